@@ -1,0 +1,97 @@
+"""Settings: the only module that reads the environment."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "dev-secret-key-change-me"
+# 32 zero bytes, base64: only acceptable in development and tests.
+DEV_PII_KEY = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class InsecureSettings(RuntimeError):
+    """Raised when production would start with a missing or default secret."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PORTAL_", env_file=None, extra="ignore")
+
+    ENV: Environment = Environment.DEVELOPMENT
+    DATABASE_URL: str = f"sqlite:///{ROOT / 'var' / 'portal.db'}"
+    BROKER_URL: str | None = None
+    SECRET_KEY: SecretStr = SecretStr(DEV_SECRET)
+    # Comma-separated "keyid:base64key" pairs; the first is used for new writes, all for reads.
+    PII_KEY: SecretStr = SecretStr(DEV_PII_KEY)
+    PUBLIC_BASE_URL: str = "http://127.0.0.1:8000"
+    ORGANISATION_NAME: str = "Police Staff Association"
+    HELPLINE_NUMBER: str = "0300 000 0000"
+    NOTICE_FROM_EMAIL: str = "notices@example.org"
+
+    SENDGRID_API_KEY: SecretStr | None = None
+    SENDGRID_HOST: str = "https://api.sendgrid.com"
+    SENDGRID_WEBHOOK_PUBLIC_KEY: str | None = None
+    TWILIO_ACCOUNT_SID: str | None = None
+    TWILIO_AUTH_TOKEN: SecretStr | None = None
+    TWILIO_MESSAGING_SERVICE_SID: str | None = None
+    TWILIO_FROM_NUMBER: str | None = None
+    TWILIO_API_BASE: str | None = None
+
+    # Per-provider rate limits, enforced across all workers through the broker's Redis.
+    SENDGRID_REQUESTS_PER_SECOND: float = 10.0
+    TWILIO_MESSAGES_PER_SECOND: float = 30.0
+    PROVIDER_TIMEOUT_SECONDS: float = 30.0
+    WEBHOOK_MAX_AGE_SECONDS: int = 600
+
+    LOG_LEVEL: str = "INFO"
+    LOG_JSON: bool = False
+
+    # Embedded default: load demo data on the first start of an empty database.
+    DEMO_ON_FIRST_START: bool = True
+    DEMO_MEMBERS: int = 120_000
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.ENV is not Environment.PRODUCTION:
+            return self
+        problems = []
+        if self.SECRET_KEY.get_secret_value() in ("", DEV_SECRET) or len(self.SECRET_KEY.get_secret_value()) < 32:
+            problems.append("PORTAL_SECRET_KEY is missing, the default, or shorter than 32 characters")
+        pii = self.PII_KEY.get_secret_value()
+        if not pii or DEV_PII_KEY in pii:
+            problems.append("PORTAL_PII_KEY is missing or the default")
+        if problems:
+            raise InsecureSettings("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.DATABASE_URL.startswith("sqlite")
+
+    @property
+    def embedded(self) -> bool:
+        return self.BROKER_URL is None
+
+    @property
+    def email_provider(self) -> str:
+        return "sendgrid" if self.SENDGRID_API_KEY else "outbox"
+
+    @property
+    def sms_provider(self) -> str:
+        return "twilio" if self.TWILIO_ACCOUNT_SID and self.TWILIO_AUTH_TOKEN else "outbox"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,80 @@
+"""The web application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.config import ROOT, Settings, get_settings
+from app.db import default_session_factory
+from app.errors import AppError, RateLimited
+from app.logs import configure_logging
+from app.middleware import PortalMiddleware
+from app.templating import render
+
+log = logging.getLogger(__name__)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith(("/webhooks/", "/api/")) or "application/json" in request.headers.get(
+        "accept", "")
+
+
+def create_app(settings: Settings | None = None, *, run_embedded_worker: bool | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.LOG_LEVEL, as_json=settings.LOG_JSON)
+    embedded = settings.embedded if run_embedded_worker is None else run_embedded_worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if embedded:
+            from app.worker import EmbeddedWorker
+
+            worker = EmbeddedWorker()
+            worker.start()
+            log.info("in-process worker started")
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(title=settings.ORGANISATION_NAME, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.state.settings = settings
+    app.state.session_factory = default_session_factory()
+    app.add_middleware(PortalMiddleware, https=settings.PUBLIC_BASE_URL.startswith("https://"))
+    app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
+
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError) -> Response:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        if _wants_json(request):
+            return JSONResponse({"error": exc.message}, status_code=exc.status_code, headers=headers)
+        response = render(request, "errors/error.html", {"status": exc.status_code, "message": exc.message},
+                          status_code=exc.status_code)
+        if headers:
+            response.headers.update(headers)
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+        return render(request, "errors/error.html", {"status": exc.status_code, "message": None},
+                      status_code=exc.status_code)
+
+    from app.incidents.router import router as incidents_router
+    from app.system.router import router as system_router
+
+    app.include_router(system_router)
+    app.include_router(incidents_router)
+    return app

@@ -1,0 +1,208 @@
+"""Queries over members and exposures, including the staging tables bulk imports go through."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.kit.repository import Repository
+from app.members.models import Exposure, Member
+
+_stage_meta = MetaData()
+MEMBER_STAGE = Table(
+    "import_members_stage",
+    _stage_meta,
+    Column("line_no", Integer),
+    Column("membership_number", String(32)),
+    Column("first_name", String(100)),
+    Column("last_name", String(100)),
+    Column("rank", String(50)),
+    Column("branch_id", Integer),
+    Column("preferred_language", String(2)),
+    Column("email_enc", Text),
+    Column("email_index", String(64)),
+    Column("phone_enc", Text),
+    Column("phone_index", String(64)),
+    Column("pii_key_id", String(32)),
+    Index("ix_import_members_stage_number", "membership_number"),
+    prefixes=["TEMPORARY"],
+)
+EXPOSURE_STAGE = Table(
+    "import_exposures_stage",
+    _stage_meta,
+    Column("line_no", Integer),
+    Column("membership_number", String(32)),
+    Column("incident_id", Integer),
+    Column("category_id", Integer),
+    Index("ix_import_exposures_stage_pair", "membership_number", "incident_id", "category_id"),
+    Index("ix_import_exposures_stage_line", "line_no"),
+    prefixes=["TEMPORARY"],
+)
+MEMBER_FIELDS = [c.name for c in MEMBER_STAGE.columns if c.name != "line_no"]
+
+
+class MemberRepository(Repository[Member]):
+    model = Member
+
+    @property
+    def dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    def count(self) -> int:
+        return self.session.execute(select(func.count()).select_from(Member)).scalar_one()
+
+    def by_membership_number(self, number: str) -> Member | None:
+        return self.get_one_or_none(select(Member).where(Member.membership_number == number))
+
+    # --- staging -------------------------------------------------------------------------------
+    def create_stage(self, table: Table) -> None:
+        conn = self.session.connection()
+        conn.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
+        table.create(conn)
+
+    def drop_stage(self, table: Table) -> None:
+        self.session.connection().execute(text(f"DROP TABLE IF EXISTS {table.name}"))
+
+    def stage_rows(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if self.dialect == "postgresql":
+            # COPY is the fastest way into PostgreSQL; the staging table lives in this transaction.
+            cols = list(rows[0].keys())
+            raw = self.session.connection().connection.driver_connection
+            with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row([row[c] for c in cols])
+        else:
+            self.session.execute(table.insert(), list(rows))
+
+    def stage_duplicates(self, table: Table, key_cols: Iterable[str]) -> list[tuple[int, list[int]]]:
+        """(line, all lines sharing its key) for every staged row whose key repeats in the file."""
+        keys = [table.c[c] for c in key_cols]
+        dup = select(*keys).group_by(*keys).having(func.count() > 1).subquery()
+        stmt = (
+            select(table.c.line_no, *keys)
+            .join(dup, and_(*[k == dup.c[k.name] for k in keys]))
+            .order_by(*keys, table.c.line_no)
+        )
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for row in self.session.execute(stmt):
+            groups.setdefault(tuple(row[1:]), []).append(row[0])
+        return [(line, lines) for lines in groups.values() for line in lines]
+
+    def unstage_lines(self, table: Table, lines: Iterable[int]) -> None:
+        chunk: list[int] = []
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) == 500:
+                self.session.execute(delete(table).where(table.c.line_no.in_(chunk)))
+                chunk = []
+        if chunk:
+            self.session.execute(delete(table).where(table.c.line_no.in_(chunk)))
+
+    def stage_count(self, table: Table) -> int:
+        return self.session.execute(select(func.count()).select_from(table)).scalar_one()
+
+    # --- members merge -------------------------------------------------------------------------
+    def _changed(self, target: Any, source: Any) -> Any:
+        return or_(*[target.c[f].is_distinct_from(source[f]) for f in MEMBER_FIELDS if not f.endswith("_enc")
+                     and f != "pii_key_id"])
+
+    def count_member_changes(self) -> tuple[int, int]:
+        """(new, changed) among staged members, before merging."""
+        s = MEMBER_STAGE
+        m = Member.__table__
+        new = self.session.execute(
+            select(func.count()).select_from(s).where(~exists().where(m.c.membership_number == s.c.membership_number))
+        ).scalar_one()
+        changed = self.session.execute(
+            select(func.count()).select_from(s.join(m, m.c.membership_number == s.c.membership_number))
+            .where(self._changed(m, s.c))
+        ).scalar_one()
+        return new, changed
+
+    def merge_staged_members(self) -> None:
+        s = MEMBER_STAGE
+        m = Member.__table__
+        now = utcnow()
+        insert = postgresql.insert(m) if self.dialect == "postgresql" else sqlite.insert(m)
+        source = select(*[s.c[f] for f in MEMBER_FIELDS], literal(now, m.c.created_at.type),
+                        literal(now, m.c.updated_at.type)).where(literal(True))
+        stmt = insert.from_select([*MEMBER_FIELDS, "created_at", "updated_at"], source)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[m.c.membership_number],
+            set_={**{f: stmt.excluded[f] for f in MEMBER_FIELDS}, "updated_at": stmt.excluded.updated_at},
+            where=self._changed(m, stmt.excluded),
+        )
+        self.session.execute(stmt)
+
+    # --- exposures -----------------------------------------------------------------------------
+    def unknown_member_lines(self) -> list[int]:
+        s = EXPOSURE_STAGE
+        m = Member.__table__
+        stmt = select(s.c.line_no).where(~exists().where(m.c.membership_number == s.c.membership_number))
+        return list(self.session.execute(stmt.distinct()).scalars())
+
+    def count_exposure_changes(self) -> tuple[int, int]:
+        """(exposures to add, exposures to remove) for the staged (member, incident) pairs."""
+        return (
+            self.session.execute(select(func.count()).select_from(self._new_exposures().subquery())).scalar_one(),
+            self.session.execute(
+                select(func.count()).select_from(Exposure.__table__).where(self._stale_exposure())
+            ).scalar_one(),
+        )
+
+    def _new_exposures(self) -> Any:
+        s = EXPOSURE_STAGE
+        m = Member.__table__
+        e = Exposure.__table__
+        return (
+            select(m.c.id, s.c.incident_id, s.c.category_id)
+            .select_from(s.join(m, m.c.membership_number == s.c.membership_number))
+            .where(~exists().where(and_(e.c.member_id == m.c.id, e.c.incident_id == s.c.incident_id,
+                                        e.c.category_id == s.c.category_id)))
+            .distinct()
+        )
+
+    def _stale_exposure(self) -> Any:
+        """An existing exposure of a staged (member, incident) pair that the file no longer lists."""
+        s = EXPOSURE_STAGE
+        m = Member.__table__
+        e = Exposure.__table__
+        pair = exists().where(and_(m.c.id == e.c.member_id, m.c.membership_number == s.c.membership_number,
+                                   s.c.incident_id == e.c.incident_id))
+        same = exists().where(and_(m.c.id == e.c.member_id, m.c.membership_number == s.c.membership_number,
+                                   s.c.incident_id == e.c.incident_id, s.c.category_id == e.c.category_id))
+        return and_(pair, ~same)
+
+    def merge_staged_exposures(self) -> None:
+        e = Exposure.__table__
+        self.session.execute(delete(e).where(self._stale_exposure()))
+        new = self._new_exposures().subquery()
+        self.session.execute(
+            e.insert().from_select(
+                ["member_id", "incident_id", "category_id", "created_at"],
+                select(new.c.id, new.c.incident_id, new.c.category_id, literal(utcnow(), e.c.created_at.type)),
+            )
+        )

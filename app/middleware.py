@@ -1,0 +1,80 @@
+"""Request id, access log, metrics, language choice and security headers, as one pure-ASGI layer."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+
+from prometheus_client import Counter, Histogram
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.i18n import COOKIE, choose_language
+from app.logs import request_id
+
+log = logging.getLogger("app.access")
+
+REQUESTS = Counter("portal_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("portal_http_request_seconds", "HTTP request latency", ["method", "route"])
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "cross-origin-opener-policy": "same-origin",
+}
+
+
+class PortalMiddleware:
+    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+        self.app = app
+        self.https = https
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        incoming = request.headers.get("x-request-id", "")
+        rid = incoming if _REQUEST_ID_OK.match(incoming) else secrets.token_hex(8)
+        token = request_id.set(rid)
+        query_lang = request.query_params.get("lang")
+        lang = choose_language(query_lang, request.cookies.get(COOKIE), request.headers.get("accept-language"))
+        scope.setdefault("state", {})["lang"] = lang
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["x-request-id"] = rid
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                if self.https:
+                    headers["strict-transport-security"] = "max-age=31536000; includeSubDomains"
+                if query_lang == lang:
+                    headers.append("set-cookie", f"{COOKIE}={lang}; Path=/; Max-Age=31536000; SameSite=Lax"
+                                   + ("; Secure" if self.https else ""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            route_name = getattr(route, "path", "unmatched")
+            REQUESTS.labels(scope["method"], route_name, str(status)).inc()
+            LATENCY.labels(scope["method"], route_name).observe(elapsed)
+            log.info("%s %s %s", scope["method"], scope["path"], status,
+                     extra={"method": scope["method"], "path": scope["path"], "status": status,
+                            "duration_ms": round(elapsed * 1000, 1)})
+            request_id.reset(token)

@@ -1,0 +1,1 @@
+"""Outbound email and SMS providers (SendGrid, Twilio) behind small protocols."""

@@ -1,0 +1,3 @@
+"""Every module that declares Dramatiq actors; the worker imports this one module."""
+
+from app.system import tasks as system_tasks  # noqa: F401

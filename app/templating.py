@@ -1,0 +1,40 @@
+"""The one Jinja2 environment for pages, and the render helper that adds language and CSRF."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+
+from app.config import ROOT, get_settings
+from app.i18n import localised, translations
+
+templates = Jinja2Templates(directory=str(ROOT / "templates"))
+templates.env.globals["localised"] = localised
+
+
+def _format_date(value: Any, lang: str = "en") -> str:
+    from babel.dates import format_date
+
+    return format_date(value, format="long", locale="cy" if lang == "cy" else "en_GB")
+
+
+templates.env.filters["date"] = _format_date
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200) -> Response:
+    lang = getattr(request.state, "lang", "en")
+    t = translations(lang)
+    settings = get_settings()
+    ctx = {
+        "_": t.gettext,
+        "ngettext": t.ngettext,
+        "lang": lang,
+        "org_name": settings.ORGANISATION_NAME,
+        "helpline_number": settings.HELPLINE_NUMBER,
+        "request_path": request.url.path,
+        **(context or {}),
+    }
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)

@@ -1,0 +1,159 @@
+"""Background work: the broker, enqueue-after-commit, periodic jobs and the worker process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from app.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+class Queues:
+    DEFAULT = "default"
+    PLANNING = "planning"
+    EMAIL = "email"
+    SMS = "sms"
+    EVENTS = "events"
+    PERIODIC = "periodic"
+
+
+def build_broker(settings: Settings) -> dramatiq.Broker:
+    url = settings.BROKER_URL
+    if not url:
+        return StubBroker()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from dramatiq.brokers.redis import RedisBroker
+
+        return RedisBroker(url=url)
+    if url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        return RabbitmqBroker(url=url)
+    raise ValueError(f"unsupported PORTAL_BROKER_URL scheme: {url.split(':', 1)[0]}")
+
+
+broker = build_broker(get_settings())
+dramatiq.set_broker(broker)
+
+
+def broker_ping() -> None:
+    """Raise if the broker cannot be reached (used by /readyz)."""
+    client = getattr(broker, "client", None)
+    if client is not None:
+        client.ping()
+        return
+    connection = getattr(broker, "connection", None)
+    if connection is not None and not connection.is_open:
+        raise ConnectionError("RabbitMQ connection is closed")
+
+
+# --- enqueue after commit -----------------------------------------------------------------------
+_JOBS = "pending_jobs"
+
+
+def enqueue(session: Session, actor: dramatiq.Actor[Any, Any], **kwargs: Any) -> None:
+    """Queue a job that reaches the broker only if and when `session` commits."""
+    session.info.setdefault(_JOBS, []).append((actor, kwargs))
+
+
+@event.listens_for(Session, "after_commit")
+def _send_jobs_after_commit(session: Session) -> None:
+    for actor, kwargs in session.info.pop(_JOBS, []):
+        try:
+            actor.send(**kwargs)
+        except Exception:  # the row is the truth: the reconciler will find it and enqueue again
+            log.exception("could not enqueue %s after commit", actor.actor_name)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_jobs_after_rollback(session: Session) -> None:
+    session.info.pop(_JOBS, None)
+
+
+# --- periodic jobs ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Periodic:
+    actor: dramatiq.Actor[Any, Any]
+    every_seconds: float
+
+
+PERIODIC: list[Periodic] = []
+
+
+def periodic(every_seconds: float) -> Callable[[dramatiq.Actor[Any, Any]], dramatiq.Actor[Any, Any]]:
+    """Register an actor (taking no arguments) to be enqueued every `every_seconds`."""
+
+    def register(actor: dramatiq.Actor[Any, Any]) -> dramatiq.Actor[Any, Any]:
+        PERIODIC.append(Periodic(actor, every_seconds))
+        return actor
+
+    return register
+
+
+class Scheduler(threading.Thread):
+    """Enqueues periodic actors. With many worker processes only one enqueues each tick (Redis lock)."""
+
+    def __init__(self, *, tick: float = 1.0) -> None:
+        super().__init__(name="portal-scheduler", daemon=True)
+        self.tick = tick
+        self._stop = threading.Event()
+        self._due: dict[str, float] = {}
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _claim(self, job: Periodic) -> bool:
+        client = getattr(broker, "client", None)
+        if client is None:
+            return True
+        key = f"portal:periodic:{job.actor.actor_name}"
+        return bool(client.set(key, "1", nx=True, px=int(job.every_seconds * 1000)))
+
+    def run_once(self, now: float) -> None:
+        for job in PERIODIC:
+            name = job.actor.actor_name
+            if now >= self._due.get(name, 0):
+                self._due[name] = now + job.every_seconds
+                try:
+                    if self._claim(job):
+                        job.actor.send()
+                except Exception:
+                    log.exception("could not enqueue periodic job %s", name)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.run_once(time.monotonic())
+            self._stop.wait(self.tick)
+
+
+def load_actors() -> None:
+    """Import every module that declares actors so the broker knows them."""
+    import app.tasks  # noqa: F401
+
+
+class EmbeddedWorker:
+    """The in-process worker of the embedded default: same actors, in-memory broker."""
+
+    def __init__(self, *, threads: int = 4) -> None:
+        load_actors()
+        self.worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+        self.scheduler = Scheduler()
+
+    def start(self) -> None:
+        self.worker.start()
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.worker.stop()
