@@ -20,8 +20,8 @@ app = typer.Typer(help="Member breach-notification and helpline portal.", no_arg
                   pretty_exceptions_enable=False)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 @app.command()
