@@ -52,7 +52,9 @@ class EmailBatch:
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.recipients) <= MAX_EMAIL_RECIPIENTS:
-            raise ValueError(f"a batch needs 1..{MAX_EMAIL_RECIPIENTS} recipients, got {len(self.recipients)}")
+            raise ValueError(
+                f"a batch needs 1..{MAX_EMAIL_RECIPIENTS} recipients, got {len(self.recipients)}"
+            )
         # SendGrid rejects the whole request when an address repeats, so catch it before sending.
         seen: set[str] = set()
         for recipient in self.recipients:

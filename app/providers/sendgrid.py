@@ -36,7 +36,9 @@ class SendGridEmailSender:
         # per call is the thread-safe option; it has no connection pool to lose anyway.
         client = SendGridAPIClient(api_key=self._api_key, host=self._host)
         try:
-            response = client.client.mail.send.post(request_body=build_mail_body(batch), timeout=self._timeout)
+            response = client.client.mail.send.post(
+                request_body=build_mail_body(batch), timeout=self._timeout
+            )
         except SendGridHTTPError as exc:
             raise _error_from_response(exc.status_code, exc.body, exc.headers) from exc
         except (OSError, http.client.HTTPException) as exc:

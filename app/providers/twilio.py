@@ -12,7 +12,13 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from .base import PermanentProviderError, RetryableProviderError, SmsMessage, SmsResult, retry_after_from_headers
+from .base import (
+    PermanentProviderError,
+    RetryableProviderError,
+    SmsMessage,
+    SmsResult,
+    retry_after_from_headers,
+)
 
 _REASON_PREFIX = "Unable to create record: "
 
