@@ -40,7 +40,9 @@ class Reply:
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> Reply:
-        return cls(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
+        return cls(
+            status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})}
+        )
 
 
 class _Server(ThreadingHTTPServer):
@@ -51,7 +53,8 @@ class _Server(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls getfqdn(), which can stall on a machine without DNS.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients that time out or hang up are part of the scenarios
@@ -71,10 +74,15 @@ class LoopbackServer:
     def start(self) -> LoopbackServer:
         handler = type("Handler", (_Handler,), {"owner": self})
         self._server = _Server(self._address, handler)
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host}:{port}"
+        self.url = f"http://{self._server.server_name}:{self._server.server_port}"
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._server.serve_forever, name=type(self).__name__, daemon=True)
+        self._thread = threading.Thread(
+            # A short poll keeps stop() (and so each test's teardown) fast.
+            target=self._server.serve_forever,
+            args=(0.05,),
+            name=type(self).__name__,
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -108,7 +116,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ProviderFake/1.0"
     timeout = 30  # ends idle keep-alive connections eventually
-    disable_nagle_algorithm = True  # headers and body are separate writes: Nagle adds 40 ms per keep-alive reply
+    disable_nagle_algorithm = (
+        True  # headers and body are separate writes: Nagle adds 40 ms per keep-alive reply
+    )
     owner: LoopbackServer
 
     def _serve(self) -> None:
@@ -243,12 +253,12 @@ class WebhookWorkers:
     """Background threads that run queued webhook jobs (so sends are not slowed by callbacks)."""
 
     def __init__(self, threads: int = 2) -> None:
-        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._queue: queue.Queue[Callable[[], object] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._count = threads
         self._lock = threading.Lock()
 
-    def submit(self, job: Callable[[], None]) -> None:
+    def submit(self, job: Callable[[], object]) -> None:
         with self._lock:
             if not self._threads:
                 for i in range(self._count):
@@ -260,7 +270,12 @@ class WebhookWorkers:
     def drain(self, timeout: float = 10) -> None:
         """Wait until queued jobs have run (best effort within `timeout`)."""
         done = threading.Event()
-        threading.Thread(target=lambda: (self._queue.join(), done.set()), daemon=True).start()
+
+        def wait() -> None:
+            self._queue.join()
+            done.set()
+
+        threading.Thread(target=wait, daemon=True).start()
         done.wait(timeout)
 
     def stop(self) -> None:
@@ -287,7 +302,9 @@ class WebhookWorkers:
 class FakeProvider(LoopbackServer):
     """Provider fake: API requests go through the fault plan; `/_fake/*` is the control API."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, seed: int | None = 0, webhook_threads: int = 2):
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, seed: int | None = 0, webhook_threads: int = 2
+    ):
         super().__init__(host, port)
         self.faults = FaultPlan(seed)
         self.webhooks = WebhookWorkers(webhook_threads)
@@ -317,7 +334,9 @@ class FakeProvider(LoopbackServer):
     def slow_next(self, n: int = 1, delay: float = 1.0) -> Fault:
         return self.add_fault(action="delay", count=n, delay=delay)
 
-    def fail_randomly(self, probability: float, status: int = 500, seed: int | None = None, **spec: Any) -> Fault:
+    def fail_randomly(
+        self, probability: float, status: int = 500, seed: int | None = None, **spec: Any
+    ) -> Fault:
         if seed is not None:
             self.faults.seed(seed)
         return self.add_fault(action="status", status=status, probability=probability, count=None, **spec)

@@ -14,6 +14,15 @@ from .base import WebhookSink
 from .sendgrid_server import FakeSendGrid
 from .twilio_server import FakeTwilio
 
+__all__ = [
+    "loopback_no_proxy",
+    "sendgrid_fake",
+    "sendgrid_sender",
+    "twilio_fake",
+    "twilio_sender",
+    "webhook_sink",
+]
+
 FAKE_MESSAGING_SERVICE_SID = "MG" + "0" * 32
 FAKE_SENDER_TIMEOUT = 5.0
 

@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from .base import Fault, FakeProvider, Reply, Request, post
+from .base import FakeProvider, Fault, Reply, Request, post
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -146,7 +146,11 @@ class FakeSendGrid(FakeProvider):
             self._messages.clear()
 
     def info(self) -> dict[str, Any]:
-        return {"url": self.url, "webhook_public_key": self.webhook_public_key, "webhook_url": self.webhook_url}
+        return {
+            "url": self.url,
+            "webhook_public_key": self.webhook_public_key,
+            "webhook_url": self.webhook_url,
+        }
 
     # API ---------------------------------------------------------------------------------------
     def handle_api(self, request: Request) -> Reply:
@@ -189,7 +193,9 @@ class FakeSendGrid(FakeProvider):
         if fault.retry_after is not None:
             # SendGrid signals the wait through X-RateLimit-Reset (epoch seconds), not Retry-After.
             reset = math.ceil(time.time() + fault.retry_after)
-            headers.update({"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)})
+            headers.update(
+                {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
+            )
         message = fault.message or _STATUS_MESSAGES.get(fault.status, "error")
         reply = _errors(fault.status, [message])
         reply.headers.update(headers)
@@ -290,99 +296,100 @@ def _error(message: str, field_name: str | None) -> dict[str, Any]:
     return {"message": message, "field": field_name, "help": None}
 
 
+# SendGrid's own wording, so tests and logs look like the real thing.
+_MESSAGES = {
+    "personalizations": "The personalizations field is required and must have at least one personalization.",
+    "too_many": "The personalization block is limited to 1000 personalizations per API request.",
+    "recipients": "There is a limit of 1000 total recipients (to + cc + bcc) per request.",
+    "to": (
+        "The to array is required for all personalization objects, and must have at least one email object "
+        "with a valid email address."
+    ),
+    "address": "Does not contain a valid address.",
+    "duplicate": (
+        "Each email address in the personalization block should be unique between to, cc, and bcc. "
+        "We found the first duplicate instance of [{email}] in the {field} field."
+    ),
+    "type": "Invalid type. Expected: string, given: {given}.",
+    "from": (
+        "The from object must be provided for every email send. It is an object that requires the email "
+        "parameter, but may also contain a name parameter."
+    ),
+    "subject": (
+        "The subject is required. You can get around this requirement if you use a template with a subject "
+        "defined or if every personalization has a subject defined."
+    ),
+    "content": "Unless a valid template_id is provided, the content parameter is required.",
+    "content_order": (
+        "If present, text/plain content must be first, followed by text/html, followed by any other content."
+    ),
+    "content_value": "The content value must be a string at least one character in length.",
+}
+
+
 def validate_mail(payload: Any) -> list[dict[str, Any]]:
     """The subset of SendGrid's mail/send validation that matters to us."""
     if not isinstance(payload, dict):
         return [_error("Bad Request", None)]
-    errors: list[dict[str, Any]] = []
-    personalizations = payload.get("personalizations")
+    errors = _check_personalizations(payload.get("personalizations"))
+    sender = payload.get("from")
+    if not isinstance(sender, dict) or not _EMAIL_RE.match(str(sender.get("email", ""))):
+        errors.append(_error(_MESSAGES["from"], "from"))
+    personalizations = payload.get("personalizations") or []
+    has_subject = bool(payload.get("subject")) or (
+        bool(personalizations) and all(isinstance(p, dict) and p.get("subject") for p in personalizations)
+    )
+    if not payload.get("template_id"):
+        if not has_subject:
+            errors.append(_error(_MESSAGES["subject"], "subject"))
+        errors.extend(_check_content(payload.get("content")))
+    return errors
+
+
+def _check_personalizations(personalizations: Any) -> list[dict[str, Any]]:
     if not isinstance(personalizations, list) or not personalizations:
-        errors.append(
-            _error(
-                "The personalizations field is required and must have at least one personalization.",
-                "personalizations",
-            )
-        )
-        personalizations = []
-    elif len(personalizations) > MAX_PERSONALIZATIONS:
-        errors.append(
-            _error("The personalization block is limited to 1000 personalizations per API request.", "personalizations")
-        )
+        return [_error(_MESSAGES["personalizations"], "personalizations")]
+    errors = []
+    if len(personalizations) > MAX_PERSONALIZATIONS:
+        errors.append(_error(_MESSAGES["too_many"], "personalizations"))
     seen: set[str] = set()
     recipients = 0
     for i, item in enumerate(personalizations):
         tos = item.get("to") if isinstance(item, dict) else None
         if not isinstance(tos, list) or not tos:
-            errors.append(
-                _error(
-                    "The to array is required for all personalization objects, and must have at least one "
-                    "email object with a valid email address.",
-                    f"personalizations.{i}.to",
-                )
-            )
+            errors.append(_error(_MESSAGES["to"], f"personalizations.{i}.to"))
             continue
         for j, to in enumerate(tos):
             email = to.get("email") if isinstance(to, dict) else None
             recipients += 1
             if not isinstance(email, str) or not _EMAIL_RE.match(email):
-                errors.append(_error("Does not contain a valid address.", f"personalizations.{i}.to.{j}.email"))
+                errors.append(_error(_MESSAGES["address"], f"personalizations.{i}.to.{j}.email"))
             elif email.lower() in seen:
+                field_name = f"personalizations.{i}.to"
                 errors.append(
-                    _error(
-                        "Each email address in the personalization block should be unique between to, cc, and bcc. "
-                        f"We found the first duplicate instance of [{email}] in the personalizations.{i}.to field.",
-                        f"personalizations.{i}.to",
-                    )
+                    _error(_MESSAGES["duplicate"].format(email=email, field=field_name), field_name)
                 )
             else:
                 seen.add(email.lower())
         for key in ("custom_args", "substitutions"):
             for name, value in (item.get(key) or {}).items():
                 if not isinstance(value, str):
-                    errors.append(
-                        _error(
-                            f"Invalid type. Expected: string, given: {type(value).__name__}.",
-                            f"personalizations.{i}.{key}.{name}",
-                        )
-                    )
+                    message = _MESSAGES["type"].format(given=type(value).__name__)
+                    errors.append(_error(message, f"personalizations.{i}.{key}.{name}"))
     if recipients > MAX_PERSONALIZATIONS:
-        errors.append(_error("There is a limit of 1000 total recipients (to + cc + bcc) per request.", None))
-    sender = payload.get("from")
-    if not isinstance(sender, dict) or not _EMAIL_RE.match(str(sender.get("email", ""))):
-        errors.append(
-            _error(
-                "The from object must be provided for every email send. It is an object that requires the email "
-                "parameter, but may also contain a name parameter.",
-                "from",
-            )
-        )
-    has_subject = bool(payload.get("subject")) or (
-        bool(personalizations) and all(isinstance(p, dict) and p.get("subject") for p in personalizations)
-    )
-    if not has_subject and not payload.get("template_id"):
-        errors.append(
-            _error(
-                "The subject is required. You can get around this requirement if you use a template with a subject "
-                "defined or if every personalization has a subject defined.",
-                "subject",
-            )
-        )
-    content = payload.get("content")
-    if not payload.get("template_id"):
-        if not isinstance(content, list) or not content:
-            errors.append(_error("Unless a valid template_id is provided, the content parameter is required.", "content"))
-        else:
-            types = [c.get("type") if isinstance(c, dict) else None for c in content]
-            if "text/plain" in types and types[0] != "text/plain":
-                errors.append(
-                    _error(
-                        "If present, text/plain content must be first, followed by text/html, followed by any other "
-                        "content.",
-                        "content",
-                    )
-                )
-            if any(not isinstance(c, dict) or not isinstance(c.get("value"), str) or not c["value"] for c in content):
-                errors.append(_error("The content value must be a string at least one character in length.", "content"))
+        errors.append(_error(_MESSAGES["recipients"], None))
+    return errors
+
+
+def _check_content(content: Any) -> list[dict[str, Any]]:
+    if not isinstance(content, list) or not content:
+        return [_error(_MESSAGES["content"], "content")]
+    errors = []
+    types = [c.get("type") if isinstance(c, dict) else None for c in content]
+    if "text/plain" in types and types[0] != "text/plain":
+        errors.append(_error(_MESSAGES["content_order"], "content"))
+    if any(not isinstance(c, dict) or not isinstance(c.get("value"), str) or not c["value"] for c in content):
+        errors.append(_error(_MESSAGES["content_value"], "content"))
     return errors
 
 

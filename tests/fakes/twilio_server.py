@@ -16,11 +16,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from twilio.request_validator import RequestValidator
 
-from .base import Fault, FakeProvider, Reply, Request, post
+from .base import FakeProvider, Fault, Reply, Request, post
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 API_VERSION = "2010-04-01"
-_MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages(?:/(?P<sid>SM[0-9a-f]{32}))?\.json$")
+_MESSAGES_PATH = re.compile(
+    r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages(?:/(?P<sid>SM[0-9a-f]{32}))?\.json$"
+)
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _MESSAGING_SERVICE = re.compile(r"^MG[0-9a-f]{32}$")
 _ERROR_MESSAGES = {
@@ -30,7 +32,7 @@ _ERROR_MESSAGES = {
     20500: "Internal Server Error",
     20503: "Service Unavailable",
     21211: "The 'To' number {to} is not a valid phone number.",
-    21408: "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {to}.",
+    21408: "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {to}",
     21602: "Message body is required.",
     21603: "A 'From' phone number is required.",
     21604: "A 'To' phone number is required.",
@@ -77,7 +79,9 @@ class SentSms:
             "from": self.from_,
             "body": self.body,
             "status": self.status,
-            "num_segments": "0" if self.messaging_service_sid else str(max(1, math.ceil(len(self.body) / 153))),
+            "num_segments": "0"
+            if self.messaging_service_sid
+            else str(max(1, math.ceil(len(self.body) / 153))),
             "num_media": "0",
             "direction": "outbound-api",
             "api_version": API_VERSION,
@@ -89,7 +93,9 @@ class SentSms:
             "date_updated": self.date_created,
             "date_sent": None,
             "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.sid}.json",
-            "subresource_uris": {"media": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.sid}/Media.json"},
+            "subresource_uris": {
+                "media": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.sid}/Media.json"
+            },
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,7 +163,9 @@ class FakeTwilio(FakeProvider):
             self._messages.clear()
             self._by_sid.clear()
 
-    def set_rate_limit(self, per_second: float | None, burst: float | None = None, retry_after: float | None = None):
+    def set_rate_limit(
+        self, per_second: float | None, burst: float | None = None, retry_after: float | None = None
+    ):
         """Answer 429/20429 past `per_second` messages (None disables); real Twilio sends no Retry-After."""
         self._bucket = TokenBucket(per_second, burst) if per_second else None
         self._rate_limit_retry_after = retry_after
@@ -207,11 +215,17 @@ class FakeTwilio(FakeProvider):
             user, _, password = base64.b64decode(header[6:]).decode().partition(":")
         except ValueError:
             return False
-        return secrets.compare_digest(user, self.account_sid) and secrets.compare_digest(password, self.auth_token)
+        return secrets.compare_digest(user, self.account_sid) and secrets.compare_digest(
+            password, self.auth_token
+        )
 
     def _create(self, form: dict[str, str]) -> Reply:
         to, body = form.get("To", ""), form.get("Body", "")
-        service, sender, callback = form.get("MessagingServiceSid"), form.get("From"), form.get("StatusCallback")
+        service, sender, callback = (
+            form.get("MessagingServiceSid"),
+            form.get("From"),
+            form.get("StatusCallback"),
+        )
         if not to:
             return _error(400, 21604)
         if not _E164.match(to):
@@ -269,7 +283,9 @@ class FakeTwilio(FakeProvider):
     def sign(self, url: str, params: dict[str, str]) -> str:
         return self._validator.compute_signature(url, params)
 
-    def post_status(self, sms: SentSms, status: str, error_code: int | None = None, url: str | None = None) -> int:
+    def post_status(
+        self, sms: SentSms, status: str, error_code: int | None = None, url: str | None = None
+    ) -> int:
         """POST one signed status callback; returns the receiver's status (0 if unreachable)."""
         target = url or sms.status_callback
         if not target:
@@ -286,7 +302,9 @@ class FakeTwilio(FakeProvider):
         sms.status = status
         return result
 
-    def deliver_all(self, outcome_for: Callable[[SentSms], Outcome] | None = None, only_new: bool = True) -> int:
+    def deliver_all(
+        self, outcome_for: Callable[[SentSms], Outcome] | None = None, only_new: bool = True
+    ) -> int:
         """Post callbacks for recorded messages that have a StatusCallback; returns how many were posted."""
         posted = 0
         for sms in self.messages:
@@ -299,7 +317,11 @@ class FakeTwilio(FakeProvider):
     def _post_sequence(self, sms: SentSms, outcome: Outcome) -> int:
         if isinstance(outcome, tuple):
             status, code = outcome
-            steps = [("sent", None), (status, code)] if status in ("delivered", "undelivered") else [(status, code)]
+            steps = (
+                [("sent", None), (status, code)]
+                if status in ("delivered", "undelivered")
+                else [(status, code)]
+            )
         else:
             steps = _CALLBACK_SEQUENCES.get(outcome, [(outcome, None)])
         for status, code in steps:
@@ -342,5 +364,10 @@ def _error(
     status: int, code: int, message: str | None = None, headers: dict[str, str] | None = None, to: str = ""
 ) -> Reply:
     text = message or _ERROR_MESSAGES.get(code, "Error").format(to=to)
-    body = {"code": code, "message": text, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+    body = {
+        "code": code,
+        "message": text,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
     return Reply.json(status, body, headers)

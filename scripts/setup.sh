@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the portal and its tests need: a virtualenv with the project, and Debian's Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_browser="${1:-}"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
+if [ ! -f "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[test]"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+if [ "$want_browser" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+  $apt_get update -qq
+  DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq chromium fonts-liberation >/dev/null
+fi
+if [ "$want_browser" = "--browser" ] && ! command -v pg_dump >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+  DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq postgresql-client >/dev/null
+fi
