@@ -76,9 +76,10 @@ def _send_jobs_after_commit(session: Session) -> None:
             log.exception("could not enqueue %s after commit", actor.actor_name)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_jobs_after_rollback(session: Session) -> None:
-    session.info.pop(_JOBS, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_jobs_after_rollback(session: Session, previous_transaction: Any) -> None:
+    if not previous_transaction.nested:
+        session.info.pop(_JOBS, None)
 
 
 # --- periodic jobs ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from the migrated template.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -20,6 +21,7 @@ BACKEND = os.environ.get("PORTAL_TEST_DB", "postgresql")
 PG_ADMIN_URL = os.environ.get("PORTAL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 TMP = Path(tempfile.mkdtemp(prefix=f"portal-tests-{WORKER}-"))
+atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 
 os.environ["PORTAL_ENV"] = "test"
 os.environ.pop("PORTAL_BROKER_URL", None)
