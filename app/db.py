@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from app.config import Settings
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -61,6 +61,7 @@ class TimestampMixin:
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
+        _ensure_sqlite_dir(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -86,12 +87,10 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def ensure_sqlite_dir(settings: Settings) -> None:
-    if settings.is_sqlite and ":memory:" not in settings.DATABASE_URL:
-        from pathlib import Path
-
-        path = Path(settings.DATABASE_URL.split("///", 1)[1])
-        path.parent.mkdir(parents=True, exist_ok=True)
+def _ensure_sqlite_dir(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
 SessionFactory = Callable[[], Session]
@@ -134,7 +133,6 @@ def default_session_factory() -> sessionmaker[Session]:
     settings = get_settings()
     engine = _engines.get(settings.DATABASE_URL)
     if engine is None:
-        ensure_sqlite_dir(settings)
         engine = _engines[settings.DATABASE_URL] = create_db_engine(settings.DATABASE_URL)
     return create_session_factory(engine)
 
