@@ -50,12 +50,13 @@ FLOOR_RUNS = 3
 TARGET_RATIO = 3.0
 TARGET_RSS_MB = 300.0
 
-FIRST = ["Aled", "Amy", "Bethan", "Carys", "Chris", "Daniel", "David", "Dylan", "Emma", "Ffion", "Gareth", "Grace",
-         "Hannah", "Ian", "James", "Jane", "John", "Karen", "Kate", "Lee", "Lisa", "Mark", "Megan", "Michael", "Nia",
-         "Owain", "Paul", "Priya", "Rhys", "Sarah", "Sian", "Simon", "Sophie", "Tom", "Zara", "Mohammed", "Aisha"]
+FIRST = ["Aled", "Amy", "Bethan", "Carys", "Chris", "Daniel", "David", "Dylan", "Emma", "Ffion", "Gareth",
+         "Grace", "Hannah", "Ian", "James", "Jane", "John", "Karen", "Kate", "Lee", "Lisa", "Mark", "Megan",
+         "Michael", "Nia", "Owain", "Paul", "Priya", "Rhys", "Sarah", "Sian", "Simon", "Sophie", "Tom",
+         "Zara", "Mohammed", "Aisha"]
 LAST = ["Ahmed", "Baker", "Davies", "Edwards", "Evans", "Green", "Hall", "Hughes", "Jenkins", "Jones", "Khan",
-        "Lewis", "Morgan", "Morris", "Patel", "Price", "Roberts", "Smith", "Taylor", "Thomas", "Walker", "Williams",
-        "Wilson", "Wright", "Young", "O'Brien", "Singh", "Clarke"]
+        "Lewis", "Morgan", "Morris", "Patel", "Price", "Roberts", "Smith", "Taylor", "Thomas", "Walker",
+        "Williams", "Wilson", "Wright", "Young", "O'Brien", "Singh", "Clarke"]
 
 
 # --- database -----------------------------------------------------------------------------------
@@ -86,7 +87,8 @@ def read_branches() -> list[tuple[str, str]]:
     import psycopg
 
     with psycopg.connect(BENCH_DSN) as conn:
-        return [(c, lang) for c, lang in conn.execute("SELECT code, default_language FROM branches ORDER BY code")]
+        rows = conn.execute("SELECT code, default_language FROM branches ORDER BY code")
+        return [(code, language) for code, language in rows]
 
 
 def members_state() -> tuple[int, str]:
@@ -213,8 +215,8 @@ def verdict(ok: bool) -> str:
 
 def git_state() -> dict[str, Any]:
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "app"], cwd=ROOT, capture_output=True,
                                text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
@@ -223,27 +225,30 @@ def git_state() -> dict[str, Any]:
 
 
 def print_block(r: dict[str, Any]) -> None:
-    imp, again = r["import"], r["reimport"]
-    summary = imp.get("summary", {})
-    lines = [
-        f"import_members benchmark  (PostgreSQL {r['environment']['postgresql']}, {r['environment']['cpus']} CPUs,"
-        f" git {r['environment'].get('commit', '?')}{' +app edits' if r['environment'].get('app_dirty') else ''})",
-        f"  rows                  {r['rows']:>10,}   members after import: {imp['members_after']:,};"
-        f" inserted {summary.get('inserted', '?')}, rejected {summary.get('rejected_rows', '?')}",
-        f"  import seconds        {imp['seconds']:>10.2f}   wall, `portal import-members` child process"
-        f" (CLI start-up + migrate check alone: {r['cli_overhead_seconds']:.2f} s)",
-        f"  rows/s                {imp['rows_per_second']:>10,.0f}   (child CPU {imp['cpu_seconds']:.2f} s user+sys;"
-        f" load average {r['environment']['load_average'][0]:.2f} at start)",
-        f"  peak RSS MB           {imp['peak_rss_mb']:>10.1f}",
-        f"  floor seconds         {r['floor']['seconds']:>10.2f}   csv.reader + COPY write_row, 8 text columns,"
-        f" {r['floor']['rows']:,} rows, best of {len(r['floor']['runs'])}",
-        f"  ratio import/floor    {r['ratio']:>10.1f}x   ({r['ratio_after_startup']:.1f}x after subtracting the CLI start-up)",
-        f"  re-import seconds     {again['seconds']:>10.2f}   members unchanged: {'yes' if again['db_unchanged'] else 'NO'};"
-        f" unchanged={again.get('summary', {}).get('unchanged', '?')},"
-        f" updated={again.get('summary', {}).get('updated', '?')}; CPU {again['cpu_seconds']:.2f} s; peak {again['peak_rss_mb']:.0f} MB",
-        f"  target ratio <= {TARGET_RATIO:g}x   {verdict(r['targets']['ratio_ok'])}   ({r['ratio']:.1f}x)",
-        f"  target peak < {TARGET_RSS_MB:g} MB  {verdict(r['targets']['rss_ok'])}   ({imp['peak_rss_mb']:.1f} MB)",
+    imp, again, env = r["import"], r["reimport"], r["environment"]
+    first_sum, again_sum = imp.get("summary", {}), again.get("summary", {})
+    rows = [
+        ("rows", f"{r['rows']:,}", f"members after import {imp['members_after']:,},"
+                                   f" rejected {first_sum.get('rejected_rows', '?')}"),
+        ("import seconds", f"{imp['seconds']:.2f}", f"wall, `portal import-members` child;"
+                                                     f" CPU {imp['cpu_seconds']:.2f} s"),
+        ("rows/s", f"{imp['rows_per_second']:,.0f}", ""),
+        ("peak RSS MB", f"{imp['peak_rss_mb']:.1f}", ""),
+        ("floor seconds", f"{r['floor']['seconds']:.2f}", f"csv.reader + COPY write_row, 8 text columns,"
+                                                           f" best of {len(r['floor']['runs'])}"),
+        ("ratio import/floor", f"{r['ratio']:.1f}x", f"{r['ratio_after_startup']:.1f}x without CLI start-up"
+                                                      f" ({r['cli_overhead_seconds']:.2f} s)"),
+        ("re-import seconds", f"{again['seconds']:.2f}",
+         f"members {'unchanged' if again['db_unchanged'] else 'CHANGED'};"
+         f" updated={again_sum.get('updated', '?')}, unchanged={again_sum.get('unchanged', '?')}"),
+        (f"target ratio <= {TARGET_RATIO:g}x", verdict(r["targets"]["ratio_ok"]), f"{r['ratio']:.1f}x"),
+        (f"target peak < {TARGET_RSS_MB:g} MB", verdict(r["targets"]["rss_ok"]),
+         f"{imp['peak_rss_mb']:.1f} MB"),
     ]
+    title = (f"import_members: PostgreSQL {env['postgresql']}, {env['cpus']} CPUs,"
+             f" load {env['load_average'][0]:.2f}, git {env.get('commit', '?')}"
+             f"{' + uncommitted app/ edits' if env.get('app_dirty') else ''}")
+    lines = [title, *(f"  {label:<22}{value:>10}   {note}".rstrip() for label, value, note in rows)]
     width = max(len(line) for line in lines)
     print("=" * width)
     print("\n".join(lines))
@@ -272,7 +277,8 @@ def benchmark(members: int, timeout: float, keep_db: bool) -> int:
 
             floor_seconds, floor_rows, floor_runs = floor_best(csv_path, FLOOR_RUNS)
             result["floor"] = {"seconds": floor_seconds, "rows": floor_rows, "runs": floor_runs}
-            print(f"floor: {floor_rows:,} rows COPYed in {floor_seconds:.2f} s (best of {FLOOR_RUNS})", flush=True)
+            print(f"floor: {floor_rows:,} rows COPYed in {floor_seconds:.2f} s (best of {FLOOR_RUNS})",
+                  flush=True)
 
             overhead = run_child([str(PORTAL), "migrate"], tmpdir / "migrate.log", timeout=120)
             result["cli_overhead_seconds"] = overhead["seconds"]
@@ -306,15 +312,17 @@ def benchmark(members: int, timeout: float, keep_db: bool) -> int:
             result["targets"]["ratio_ok"] = result["ratio"] <= TARGET_RATIO
             result["targets"]["rss_ok"] = first["peak_rss_mb"] < TARGET_RSS_MB
             result["environment"] = {"python": platform.python_version(), "postgresql": server_version(),
-                                     "cpus": os.cpu_count(), "load_average": load, "platform": platform.platform(), **git_state()}
+                                     "cpus": os.cpu_count(), "load_average": load,
+                                     "platform": platform.platform(), **git_state()}
             result["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             print_block(result)
             if first["members_after"] != members or first["summary"].get("rejected_rows", "0") != "0":
-                print(f"note: expected {members:,} members and no rejections; see the import output in the JSON")
+                print(f"note: expected {members:,} members and no rejections;"
+                      " see the import's output in the JSON")
             return 1 if failed else 0
         finally:
             for run in ("import", "reimport"):
-                if run in result:  # keep the JSON readable: the CLI's output is short but need not be kept whole
+                if run in result:  # keep the JSON readable: the tail of the CLI's output is enough
                     result[run]["output"] = result[run]["output"][-2000:]
             OUT_DIR.mkdir(parents=True, exist_ok=True)
             (OUT_DIR / "import_members.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
@@ -389,7 +397,8 @@ def profile(members: int, top: int, keep_db: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.import_members", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.import_members",
+                                     description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--members", type=int, default=120_000, help="rows in the synthetic file (120000)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds before an import child is killed")
     parser.add_argument("--keep-db", action="store_true", help=f"leave the {DB_NAME} database in place")

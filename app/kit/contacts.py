@@ -35,13 +35,21 @@ def normalise_email(value: str) -> str:
     """Return the canonical form of an email address used for storage and blind indexes."""
     value = value.strip()
     local, at, domain = value.rpartition("@")
-    if at and len(value) <= 254 and len(local) <= 64 and _SIMPLE_LOCAL.match(local):
+    if at and value.isascii() and len(value) <= 254 and len(local) <= 64 and _SIMPLE_LOCAL.fullmatch(local):
         return f"{local.lower()}@{_checked_domain(domain)}"
     return _full_check(value)
 
 
+# UK mobiles, the common case, in national or international form (ASCII digits only).
+_UK_MOBILE = re.compile(r"(?:0|\+44)(7[0-9]{9})")
+
+
 def normalise_phone(value: str, *, region: str = "GB") -> str:
     """Return an E.164 phone number; UK numbers may be written in national form."""
+    compact = value.replace(" ", "")
+    fast = _UK_MOBILE.fullmatch(compact)
+    if fast and (region == "GB" or compact.startswith("+")):
+        return "+44" + fast.group(1)
     try:
         parsed = phonenumbers.parse(value.strip(), region)
     except phonenumbers.NumberParseException as exc:

@@ -8,6 +8,7 @@ as it was.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -29,6 +30,7 @@ MAX_LEN = {"membership_number": 32, "first_name": 100, "last_name": 100, "email"
            "rank": 50, "branch_code": 32, "preferred_language": 2, "incident_code": 32, "categories": 500}
 LANGUAGES = ("en", "cy")
 CHUNK = 5000
+_CONTROL = re.compile(r"[\x00-\x1f]")
 
 __all__ = ["CsvFileError", "ImportSummary", "Rejection", "import_exposures", "import_members"]
 
@@ -86,7 +88,7 @@ def _common_cell_errors(row: dict[str, str], columns: list[str]) -> Iterator[tup
             yield col, f"longer than {MAX_LEN[col]} characters"
         elif value and starts_like_formula(value) and not (col == "phone" and value[1:2].isdigit()):
             yield col, f"starts with {value[0]!r}, which a spreadsheet would run as a formula"
-        elif any(ord(ch) < 32 for ch in value):
+        elif _CONTROL.search(value):
             yield col, "contains control characters"
 
 
@@ -119,7 +121,6 @@ def _member_row(row: dict[str, str], branches: dict[str, Any]) -> tuple[dict[str
     if errors:
         return None, errors
     assert branch is not None
-    ring = pii.keyring()
     return {
         "membership_number": row["membership_number"],
         "first_name": row["first_name"],
@@ -131,7 +132,7 @@ def _member_row(row: dict[str, str], branches: dict[str, Any]) -> tuple[dict[str
         "email_index": pii.email_index(email) if email else None,
         "phone_enc": pii.seal_phone(phone) if phone else None,
         "phone_index": pii.phone_index(phone) if phone else None,
-        "pii_key_id": ring.current_id,
+        "pii_key_id": pii.current_key_id(),
     }, []
 
 

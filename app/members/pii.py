@@ -42,3 +42,7 @@ def open_email(token: str | None) -> str | None:
 
 def open_phone(token: str | None) -> str | None:
     return None if token is None else keyring().decrypt(token, context=PHONE_CONTEXT)
+
+
+def current_key_id() -> str:
+    return keyring().current_id

@@ -35,3 +35,14 @@ def test_phones_become_e164(raw: str, expected: str) -> None:
 def test_impossible_phones_are_refused(raw: str) -> None:
     with pytest.raises(ContactError):
         normalise_phone(raw)
+
+
+def test_the_fast_paths_agree_with_the_full_checks() -> None:
+    import phonenumbers
+
+    for raw in ["07700900123", "07700 900 123", "+447700900123", "+44 7700 900123", "07123456789"]:
+        full = phonenumbers.format_number(phonenumbers.parse(raw, "GB"), phonenumbers.PhoneNumberFormat.E164)
+        assert normalise_phone(raw) == full
+    with pytest.raises(ContactError):
+        normalise_email("abc\n@example.org")
+    assert normalise_phone("٠٧٧٠٠٩٠٠١٢٣") == "+447700900123", "other digit forms still take the full parse"
