@@ -136,6 +136,39 @@ def _member_row(row: dict[str, str], branches: dict[str, Any]) -> tuple[dict[str
     }, []
 
 
+def _stage_file(
+    repo: MemberRepository,
+    table: Any,
+    *,
+    source: IO[bytes],
+    columns: list[str],
+    check: Callable[[dict[str, str]], tuple[list[dict[str, Any]], list[tuple[str, str]]]],
+    summary: ImportSummary,
+    rejects: _Rejections,
+    on_progress: Progress | None,
+) -> None:
+    """Stream the file through `check` into the staging table, in chunks."""
+    repo.create_stage(table)
+    buffer: list[dict[str, Any]] = []
+    for line, row, problem in read_rows(source, required=columns):
+        summary.rows += 1
+        if row is None:
+            rejects.add(line, "", problem or "unreadable row")
+        else:
+            staged, errors = check(row)
+            for col, reason in errors:
+                rejects.add(line, col, reason)
+            buffer.extend({"line_no": line, **item} for item in staged)
+        if len(buffer) >= CHUNK:
+            repo.stage_rows(table, buffer)
+            buffer.clear()
+            if on_progress:
+                on_progress(summary.rows)
+    repo.stage_rows(table, buffer)
+    if on_progress:
+        on_progress(summary.rows)
+
+
 def import_members(
     session: Session,
     *,
@@ -154,27 +187,13 @@ def import_members(
     rejects = _Rejections(summary, on_reject)
     repo = MemberRepository(session)
     branches = branch_service.branches_by_code(session)
-    repo.create_stage(MEMBER_STAGE)
-    buffer: list[dict[str, Any]] = []
-    for line, row, problem in read_rows(source, required=MEMBER_COLUMNS):
-        summary.rows += 1
-        if row is None:
-            rejects.add(line, "", problem or "unreadable row")
-        else:
-            staged, errors = _member_row(row, branches)
-            for col, reason in errors:
-                rejects.add(line, col, reason)
-            if staged is not None:
-                buffer.append({"line_no": line, **staged})
-        if len(buffer) >= CHUNK:
-            repo.stage_rows(MEMBER_STAGE, buffer)
-            buffer.clear()
-            if on_progress:
-                on_progress(summary.rows)
-    repo.stage_rows(MEMBER_STAGE, buffer)
-    if on_progress:
-        on_progress(summary.rows)
 
+    def check(row: dict[str, str]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        staged, errors = _member_row(row, branches)
+        return ([staged] if staged else []), errors
+
+    _stage_file(repo, MEMBER_STAGE, source=source, columns=MEMBER_COLUMNS, check=check, summary=summary,
+                rejects=rejects, on_progress=on_progress)
     duplicates = repo.stage_duplicates(MEMBER_STAGE, ["membership_number"])
     for line, lines in duplicates:
         others = ", ".join(str(x) for x in lines if x != line)
@@ -194,6 +213,29 @@ def import_members(
     return summary
 
 
+def _exposure_rows(
+    row: dict[str, str], incidents: dict[str, Any], categories: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    errors = list(_common_cell_errors(row, EXPOSURE_COLUMNS))
+    bad = {c for c, _ in errors}
+    if not row["membership_number"] and "membership_number" not in bad:
+        errors.append(("membership_number", "required"))
+    incident = incidents.get(row["incident_code"])
+    if "incident_code" not in bad and incident is None:
+        errors.append(("incident_code", f"unknown incident {row['incident_code']!r}"))
+    codes = [c.strip() for c in row["categories"].split(";") if c.strip()]
+    if "categories" not in bad:
+        if not codes:
+            errors.append(("categories", "no category given"))
+        unknown = [c for c in codes if c not in categories]
+        if unknown:
+            errors.append(("categories", f"unknown categories: {', '.join(unknown)}"))
+    if errors or incident is None:
+        return [], errors
+    return [{"membership_number": row["membership_number"], "incident_id": incident.id,
+             "category_id": categories[c].id} for c in dict.fromkeys(codes)], []
+
+
 def import_exposures(
     session: Session,
     *,
@@ -209,41 +251,9 @@ def import_exposures(
     repo = MemberRepository(session)
     incidents = incident_service.incidents_by_code(session)
     categories = incident_service.categories_by_code(session)
-    repo.create_stage(EXPOSURE_STAGE)
-    buffer: list[dict[str, Any]] = []
-    for line, row, problem in read_rows(source, required=EXPOSURE_COLUMNS):
-        summary.rows += 1
-        if row is None:
-            rejects.add(line, "", problem or "unreadable row")
-            continue
-        errors = list(_common_cell_errors(row, EXPOSURE_COLUMNS))
-        bad = {c for c, _ in errors}
-        if not row["membership_number"] and "membership_number" not in bad:
-            errors.append(("membership_number", "required"))
-        incident = incidents.get(row["incident_code"])
-        if "incident_code" not in bad and incident is None:
-            errors.append(("incident_code", f"unknown incident {row['incident_code']!r}"))
-        codes = [c.strip() for c in row["categories"].split(";") if c.strip()]
-        if "categories" not in bad:
-            if not codes:
-                errors.append(("categories", "no category given"))
-            unknown = [c for c in codes if c not in categories]
-            if unknown:
-                errors.append(("categories", f"unknown categories: {', '.join(unknown)}"))
-        for col, reason in errors:
-            rejects.add(line, col, reason)
-        if not errors:
-            assert incident is not None
-            buffer.extend({"line_no": line, "membership_number": row["membership_number"],
-                           "incident_id": incident.id, "category_id": categories[c].id} for c in dict.fromkeys(codes))
-        if len(buffer) >= CHUNK:
-            repo.stage_rows(EXPOSURE_STAGE, buffer)
-            buffer.clear()
-            if on_progress:
-                on_progress(summary.rows)
-    repo.stage_rows(EXPOSURE_STAGE, buffer)
-    if on_progress:
-        on_progress(summary.rows)
+    _stage_file(repo, EXPOSURE_STAGE, source=source, columns=EXPOSURE_COLUMNS,
+                check=lambda row: _exposure_rows(row, incidents, categories), summary=summary, rejects=rejects,
+                on_progress=on_progress)
 
     unknown_lines = repo.unknown_member_lines()
     for line in unknown_lines:
