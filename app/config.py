@@ -54,6 +54,22 @@ class Settings(BaseSettings):
     PROVIDER_TIMEOUT_SECONDS: float = 30.0
     WEBHOOK_MAX_AGE_SECONDS: int = 600
 
+    # Notice sending: how many chunks run at once per channel, chunk sizes, leases and retries.
+    EMAIL_SENDERS: int = 4
+    SMS_SENDERS: int = 8
+    EMAIL_CHUNK: int = 1000
+    SMS_CHUNK: int = 20
+    PLAN_CHUNK: int = 5000
+    SEND_LEASE_SECONDS: int = 300
+    SEND_MAX_ATTEMPTS: int = 6
+    RETRY_BASE_SECONDS: float = 5.0
+    RETRY_MAX_SECONDS: float = 600.0
+    RECONCILE_SECONDS: float = 15.0
+    # A sending campaign with no worker activity for this long gets its senders restarted.
+    STALL_SECONDS: float = 30.0
+    # Outbox provider (embedded default): simulate delivery events after this delay.
+    OUTBOX_EVENT_DELAY_SECONDS: float = 1.0
+
     LOG_LEVEL: str = "INFO"
     LOG_JSON: bool = False
 

@@ -73,8 +73,10 @@ def create_app(settings: Settings | None = None, *, run_embedded_worker: bool | 
                       status_code=exc.status_code)
 
     from app.incidents.router import router as incidents_router
+    from app.notices.router import router as notices_router
     from app.system.router import router as system_router
 
     app.include_router(system_router)
     app.include_router(incidents_router)
+    app.include_router(notices_router)
     return app

@@ -6,6 +6,9 @@ from app.branches.models import Branch
 from app.db import Base
 from app.incidents.models import DataCategory, Incident, IncidentUpdate
 from app.members.models import Exposure, Member
+from app.notices.models import Campaign, Delivery, NoticeTemplate, ProviderEvent, SendingSwitch, Suppression
+from app.providers.models import OutboxMessage
 
-__all__ = ["AuditEvent", "Base", "Branch", "DataCategory", "Exposure", "Incident", "IncidentUpdate", "Member",
-           "StaffUser"]
+__all__ = ["AuditEvent", "Base", "Branch", "Campaign", "DataCategory", "Delivery", "Exposure", "Incident",
+           "IncidentUpdate", "Member", "NoticeTemplate", "OutboxMessage", "ProviderEvent", "SendingSwitch", "StaffUser",
+           "Suppression"]

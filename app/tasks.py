@@ -1,3 +1,4 @@
 """Every module that declares Dramatiq actors; the worker imports this one module."""
 
+from app.notices import tasks as notices_tasks  # noqa: F401
 from app.system import tasks as system_tasks  # noqa: F401

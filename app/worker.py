@@ -138,6 +138,73 @@ class Scheduler(threading.Thread):
             self._stop.wait(self.tick)
 
 
+# --- slots: at most N live job chains per key, across every worker process --------------------------
+_CLAIM = """
+local v = redis.call('GET', KEYS[1])
+if v == false or v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class Slots:
+    """A self-renewing job chain holds a slot by token; a second chain for the same slot gives way.
+
+    Keys expire, so a chain whose worker was killed frees its slot for the reconciler to refill.
+    """
+
+    def __init__(self) -> None:
+        self._local: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        client = getattr(broker, "client", None)
+        self._claim = client.register_script(_CLAIM) if client is not None else None
+        self._release = client.register_script(_RELEASE) if client is not None else None
+
+    def claim(self, key: str, token: str, ttl: float) -> bool:
+        if self._claim is not None:
+            return bool(self._claim(keys=[f"portal:slot:{key}"], args=[token, max(1, int(ttl * 1000))]))
+        with self._lock:
+            now = time.monotonic()
+            held = self._local.get(key)
+            if held is None or held[0] == token or held[1] < now:
+                self._local[key] = (token, now + ttl)
+                return True
+            return False
+
+    def release(self, key: str, token: str) -> None:
+        if self._release is not None:
+            self._release(keys=[f"portal:slot:{key}"], args=[token])
+            return
+        with self._lock:
+            if self._local.get(key, ("", 0))[0] == token:
+                del self._local[key]
+
+
+slots = Slots()
+
+
+def shared_limiter(name: str, rate: float) -> Any:
+    """The provider pacing shared by every worker: in Redis when the broker is Redis, else in-process."""
+    from app.kit.ratelimit import LocalLimiter, RedisLimiter
+
+    key = (name, rate)
+    limiter = _limiters.get(key)
+    if limiter is None:
+        client = getattr(broker, "client", None)
+        limiter = RedisLimiter(client, f"portal:ratelimit:{name}", rate) if client is not None else LocalLimiter(rate)
+        _limiters[key] = limiter
+    return limiter
+
+
+_limiters: dict[tuple[str, float], Any] = {}
+
+
 def load_actors() -> None:
     """Import every module that declares actors so the broker knows them."""
     import app.tasks  # noqa: F401

@@ -56,3 +56,14 @@ def staff_exists(session: Session, *, email: str) -> bool:
 
 def totp_secret(user: StaffUser) -> str:
     return keyring().decrypt(user.totp_secret_enc, context=TOTP_CONTEXT)
+
+
+def active_staff(session: Session, email: str) -> StaffUser | None:
+    """The active account for this address, if any."""
+    user = StaffRepository(session).by_email(email.strip().lower())
+    return user if user is not None and user.active else None
+
+
+def staff_email(session: Session, staff_id: int | None) -> str | None:
+    user = StaffRepository(session).get(staff_id) if staff_id is not None else None
+    return user.email if user else None

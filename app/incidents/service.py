@@ -70,3 +70,16 @@ def add_update(
                        published_at=published_at or utcnow()),
         flush=True,
     )
+
+
+def incident(session: Session, incident_id: int) -> Incident:
+    """One incident by id (it must exist)."""
+    found = IncidentRepository(session).get(incident_id)
+    if found is None:
+        raise LookupError(f"no incident {incident_id}")
+    return found
+
+
+def categories_by_id(session: Session) -> dict[int, DataCategory]:
+    """Every data category per id."""
+    return {c.id: c for c in DataCategoryRepository(session).ordered()}

@@ -206,3 +206,55 @@ class MemberRepository(Repository[Member]):
                 select(new.c.id, new.c.incident_id, new.c.category_id, literal(utcnow(), e.c.created_at.type)),
             )
         )
+
+
+class AudienceRepository:
+    """Bulk reads of members for notices: pages of the audience, exposed categories, contact details."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def audience_page(
+        self, *, incident_id: int, category_ids: Sequence[int], branch_ids: Sequence[int], language: str | None,
+        exclude_member_ids: Any, after_id: int, limit: int,
+    ) -> Sequence[Any]:
+        m = Member.__table__
+        e = Exposure.__table__
+        exposed = [e.c.member_id == m.c.id, e.c.incident_id == incident_id]
+        if category_ids:
+            exposed.append(e.c.category_id.in_(category_ids))
+        stmt = (
+            select(m.c.id, m.c.branch_id, m.c.preferred_language, m.c.email_index, m.c.phone_index)
+            .where(m.c.id > after_id, exists().where(and_(*exposed)))
+            .order_by(m.c.id)
+            .limit(limit)
+        )
+        if branch_ids:
+            stmt = stmt.where(m.c.branch_id.in_(branch_ids))
+        if language:
+            stmt = stmt.where(m.c.preferred_language == language)
+        if exclude_member_ids is not None:
+            stmt = stmt.where(m.c.id.not_in(exclude_member_ids))
+        return self.session.execute(stmt).all()
+
+    def exposed_categories(self, incident_id: int, member_ids: Sequence[int]) -> dict[int, list[int]]:
+        e = Exposure.__table__
+        found: dict[int, list[int]] = {}
+        stmt = (select(e.c.member_id, e.c.category_id)
+                .where(e.c.incident_id == incident_id, e.c.member_id.in_(member_ids))
+                .order_by(e.c.member_id, e.c.category_id))
+        for member_id, category_id in self.session.execute(stmt):
+            found.setdefault(member_id, []).append(category_id)
+        return found
+
+    def contact_rows(self, member_ids: Sequence[int]) -> Sequence[Any]:
+        from app.branches.models import Branch
+
+        m = Member.__table__
+        b = Branch.__table__
+        stmt = (select(m.c.id, m.c.membership_number, m.c.first_name, m.c.last_name, m.c.email_enc, m.c.phone_enc,
+                       m.c.email_index, m.c.phone_index, m.c.branch_id, b.c.name.label("branch_name"),
+                       b.c.code.label("branch_code"))
+                .join(b, b.c.id == m.c.branch_id)
+                .where(m.c.id.in_(member_ids)))
+        return self.session.execute(stmt).all()

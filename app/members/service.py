@@ -2,11 +2,93 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
 from sqlalchemy.orm import Session
 
-from app.members.repository import MemberRepository
+from app.members import pii
+from app.members.repository import AudienceRepository, MemberRepository
 
 
 def count_members(session: Session) -> int:
     """How many members we hold."""
     return MemberRepository(session).count()
+
+
+@dataclass(frozen=True)
+class AudienceMember:
+    member_id: int
+    branch_id: int
+    language: str
+    email_index: str | None
+    phone_index: str | None
+
+
+def audience_page(
+    session: Session, *, incident_id: int, category_ids: Sequence[int] = (), branch_ids: Sequence[int] = (),
+    language: str | None = None, exclude_member_ids: Any = None, after_id: int = 0, limit: int = 5000,
+) -> list[AudienceMember]:
+    """The next `limit` members (by id, after `after_id`) exposed in the incident and matching the filters.
+
+    `exclude_member_ids` is a subquery of member ids to leave out (e.g. those already reached).
+    """
+    rows = AudienceRepository(session).audience_page(
+        incident_id=incident_id, category_ids=category_ids, branch_ids=branch_ids, language=language,
+        exclude_member_ids=exclude_member_ids, after_id=after_id, limit=limit)
+    return [AudienceMember(r.id, r.branch_id, r.preferred_language, r.email_index, r.phone_index) for r in rows]
+
+
+def exposed_categories(session: Session, incident_id: int, member_ids: Sequence[int]) -> dict[int, list[int]]:
+    """Category ids each member had exposed in the incident."""
+    return AudienceRepository(session).exposed_categories(incident_id, member_ids) if member_ids else {}
+
+
+@dataclass(frozen=True)
+class MemberContact:
+    member_id: int
+    membership_number: str
+    first_name: str
+    last_name: str
+    email: str | None
+    phone: str | None
+    email_index: str | None
+    phone_index: str | None
+    branch_id: int
+    branch_code: str
+    branch_name: str
+
+
+def contacts(session: Session, member_ids: Sequence[int], *, open_email: bool = True,
+             open_phone: bool = True) -> dict[int, MemberContact]:
+    """Decrypted contact details of these members, for sending to them (never for display)."""
+    if not member_ids:
+        return {}
+    found = {}
+    for r in AudienceRepository(session).contact_rows(member_ids):
+        found[r.id] = MemberContact(
+            r.id, r.membership_number, r.first_name, r.last_name,
+            pii.open_email(r.email_enc) if open_email else None,
+            pii.open_phone(r.phone_enc) if open_phone else None,
+            r.email_index, r.phone_index, r.branch_id, r.branch_code, r.branch_name)
+    return found
+
+
+def email_index_of(address: str) -> str | None:
+    """The blind index of an address as a provider reports it (None if it is not an address)."""
+    from app.kit.contacts import ContactError, normalise_email
+
+    try:
+        return pii.email_index(normalise_email(address))
+    except (ContactError, ValueError):
+        return None
+
+
+def phone_index_of(number: str) -> str | None:
+    from app.kit.contacts import ContactError, normalise_phone
+
+    try:
+        return pii.phone_index(normalise_phone(number))
+    except (ContactError, ValueError):
+        return None

@@ -1,0 +1,132 @@
+"""Evidence for a regulator: who was told what, when, by which channel; progress over time; who was missed."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import IO, Any
+
+from sqlalchemy.orm import Session
+
+from app.branches import service as branch_service
+from app.kit.contacts import mask_email, mask_phone
+from app.kit.csvsafe import write_export
+from app.members import service as member_service
+from app.notices.models import Channel
+from app.notices.repository import DeliveryRepository
+from app.notices.service import get_campaign
+
+DELIVERY_COLUMNS = ["campaign_id", "delivery_id", "reference", "membership_number", "branch", "channel", "language",
+                    "destination", "status", "attempts", "provider_message_id", "error_code", "error", "planned_at",
+                    "sent_at", "delivered_at", "failed_at", "fallback_of_delivery"]
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def write_deliveries_csv(session: Session, campaign_id: int, stream: IO[str]) -> int:
+    """One row per delivery, destinations masked, cells safe against formula injection."""
+    get_campaign(session, campaign_id)
+    repo = DeliveryRepository(session)
+
+    def rows() -> Any:
+        batch: list[Any] = []
+        for row in repo.iter_for_export(campaign_id):
+            batch.append(row)
+            if len(batch) == 2000:
+                yield from _export_rows(session, batch)
+                batch = []
+        yield from _export_rows(session, batch)
+
+    return write_export(stream, DELIVERY_COLUMNS, rows())
+
+
+def _export_rows(session: Session, batch: list[Any]) -> Any:
+    contacts = member_service.contacts(session, sorted({r.member_id for r in batch}))
+    for r in batch:
+        c = contacts.get(r.member_id)
+        destination = ""
+        if c is not None:
+            address = c.email if r.channel == Channel.EMAIL else c.phone
+            if address:
+                destination = mask_email(address) if r.channel == Channel.EMAIL else mask_phone(address)
+        yield [r.campaign_id, r.id, r.reference, c.membership_number if c else "", c.branch_code if c else "",
+               r.channel, r.language, destination, r.status, r.attempts, r.provider_message_id or "",
+               r.error_code or "", r.error or "", _iso(r.created_at), _iso(r.sent_at), _iso(r.delivered_at),
+               _iso(r.failed_at), r.fallback_of_id or ""]
+
+
+@dataclass(frozen=True)
+class Unreached:
+    member_id: int
+    membership_number: str
+    name: str
+    branch: str
+    why: str
+
+
+def unreached(session: Session, campaign_id: int) -> list[Unreached]:
+    """Members of the campaign whom no channel reached (everything final, nothing sent or delivered)."""
+    get_campaign(session, campaign_id)
+    repo = DeliveryRepository(session)
+    ids = repo.unreached_member_ids(campaign_id)
+    found: list[Unreached] = []
+    for start in range(0, len(ids), 2000):
+        chunk = ids[start : start + 2000]
+        contacts = member_service.contacts(session, chunk, open_email=False, open_phone=False)
+        reasons: dict[int, list[str]] = defaultdict(list)
+        for d in repo.member_deliveries(campaign_id, chunk):
+            reasons[d.member_id].append(f"{d.channel} {d.status}" + (f" ({d.error_code}: {d.error})" if d.error_code else ""))
+        for member_id in chunk:
+            c = contacts.get(member_id)
+            if c is None:
+                continue
+            found.append(Unreached(member_id, c.membership_number, f"{c.first_name} {c.last_name}", c.branch_code,
+                                   "; ".join(reasons[member_id])))
+    return found
+
+
+def write_unreached_csv(stream: IO[str], members: list[Unreached]) -> int:
+    return write_export(stream, ["membership_number", "name", "branch", "why"],
+                        ([m.membership_number, m.name, m.branch, m.why] for m in members))
+
+
+def counts_by_branch(session: Session, campaign_id: int) -> list[dict[str, Any]]:
+    """Counts by channel × branch × status now."""
+    codes = {b.id: b.code for b in branch_service.list_branches(session)}
+    return [{"channel": ch, "status": st, "branch": codes.get(branch_id, str(branch_id)), "count": n}
+            for ch, st, branch_id, n in DeliveryRepository(session).counts(campaign_id, by_branch=True)]
+
+
+def timeline(session: Session, campaign_id: int, *, bucket: timedelta = timedelta(minutes=5)) -> list[dict[str, Any]]:
+    """Cumulative sent, delivered and failed by channel × branch at the end of each time bucket."""
+    codes = {b.id: b.code for b in branch_service.list_branches(session)}
+    events: list[tuple[datetime, str, int, str]] = []
+    for r in DeliveryRepository(session).iter_for_export(campaign_id):
+        if r.sent_at:
+            events.append((r.sent_at, r.channel, r.branch_id, "sent"))
+        if r.delivered_at:
+            events.append((r.delivered_at, r.channel, r.branch_id, "delivered"))
+        if r.failed_at:
+            events.append((r.failed_at, r.channel, r.branch_id, r.status))
+    if not events:
+        return []
+    events.sort()
+    start = events[0][0]
+    running: dict[tuple[str, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    points: list[dict[str, Any]] = []
+    edge = start + bucket
+    for at, channel, branch_id, what in events:
+        while at >= edge:
+            points.extend(_snapshot(edge, running, codes))
+            edge += bucket
+        running[(channel, branch_id)][what] += 1
+    points.extend(_snapshot(edge, running, codes))
+    return points
+
+
+def _snapshot(edge: datetime, running: dict[tuple[str, int], dict[str, int]], codes: dict[int, str]) -> list[dict[str, Any]]:
+    return [{"at": edge.isoformat(), "channel": ch, "branch": codes.get(b, str(b)), **dict(counts)}
+            for (ch, b), counts in sorted(running.items())]

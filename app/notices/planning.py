@@ -1,0 +1,213 @@
+"""Planning: a campaign's audience becomes one delivery row per member and channel, in bulk and in chunks."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.branches import service as branch_service
+from app.config import get_settings
+from app.db import SessionFactory, session_scope, utcnow
+from app.incidents import service as incident_service
+from app.members import service as member_service
+from app.notices.models import Campaign, CampaignStatus, Channel, DeliveryStatus
+from app.notices.repository import CampaignRepository, DeliveryRepository
+
+log = logging.getLogger(__name__)
+
+# Crockford's base32 without I, L, O, U: easy to read aloud and to type back.
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_reference() -> str:
+    """60 random bits as XXXX-XXXX-XXXX."""
+    n = secrets.randbits(60)
+    chars = "".join(_ALPHABET[(n >> (5 * i)) & 31] for i in range(12))
+    return f"{chars[:4]}-{chars[4:8]}-{chars[8:]}"
+
+
+def normalise_reference(text: str) -> str:
+    raw = "".join(ch for ch in text.upper() if ch.isalnum()).translate(str.maketrans("OIL", "011"))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:12]}" if len(raw) == 12 else raw
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    campaign_id: int
+    incident_id: int
+    channels: list[Channel]
+    category_ids: list[int]
+    branch_ids: list[int]
+    language: str | None
+    not_reached: bool
+    sms_fallback: bool
+    template_languages: dict[str, set[str]]
+    category_codes: dict[int, str]
+
+    @classmethod
+    def load(cls, session: Session, campaign: Campaign) -> PlanContext:
+        categories = incident_service.categories_by_code(session)
+        branches = branch_service.branches_by_code(session)
+        languages: dict[str, set[str]] = {}
+        for t in CampaignRepository(session).templates(campaign.id):
+            languages.setdefault(t.channel, set()).add(t.language)
+        audience = campaign.audience or {}
+        return cls(
+            campaign_id=campaign.id, incident_id=campaign.incident_id, channels=campaign.channel_list,
+            category_ids=[categories[c].id for c in audience.get("categories") or []],
+            branch_ids=[branches[b].id for b in audience.get("branches") or []],
+            language=audience.get("language"), not_reached=bool(audience.get("not_reached")),
+            sms_fallback=campaign.sms_fallback, template_languages=languages,
+            category_codes={c.id: c.code for c in categories.values()})
+
+    def language_for(self, channel: str, preferred: str) -> str:
+        return preferred if preferred in self.template_languages.get(channel, ()) else "en"
+
+    def variant(self, language: str, category_ids: Sequence[int]) -> str:
+        return f"{language}:" + ".".join(sorted(self.category_codes[c] for c in category_ids))[:190]
+
+
+def variant_categories(variant: str) -> list[str]:
+    """The category codes a variant was planned with."""
+    codes = variant.partition(":")[2]
+    return [c for c in codes.split(".") if c]
+
+
+def _row(ctx: PlanContext, *, member_id: int, branch_id: int, channel: str, language: str, variant: str,
+         now: datetime, failure: tuple[str, str] | None = None, fallback_of: int | None = None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "campaign_id": ctx.campaign_id, "member_id": member_id, "branch_id": branch_id, "channel": channel,
+        "language": language, "variant": variant, "reference": new_reference(), "status": DeliveryStatus.QUEUED,
+        "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now, "fallback_of_id": fallback_of,
+        "failed_at": None, "error_code": None, "error": None,
+    }
+    if failure:
+        row.update(status=DeliveryStatus.FAILED, failed_at=now, error_code=failure[0], error=failure[1])
+    return row
+
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert new deliveries; a (vanishingly rare) reference collision is retried with fresh codes."""
+    repo = DeliveryRepository(session)
+    for attempt in range(3):
+        try:
+            with session.begin_nested():
+                return repo.insert_new(rows)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            for row in rows:
+                row["reference"] = new_reference()
+    return []
+
+
+def plan_chunk(session: Session, ctx: PlanContext, after_id: int, limit: int) -> tuple[int, int]:
+    """Plan the next page of the audience; returns (last member id seen, members seen)."""
+    repo = DeliveryRepository(session)
+    exclude = repo.reached_member_ids(ctx.incident_id) if ctx.not_reached else None
+    page = member_service.audience_page(
+        session, incident_id=ctx.incident_id, category_ids=ctx.category_ids, branch_ids=ctx.branch_ids,
+        language=ctx.language, exclude_member_ids=exclude, after_id=after_id, limit=limit)
+    if not page:
+        return after_id, 0
+    ids = [m.member_id for m in page]
+    exposed = member_service.exposed_categories(session, ctx.incident_id, ids)
+    suppressed = {
+        Channel.EMAIL: repo.suppressed(Channel.EMAIL, (m.email_index for m in page if m.email_index)),
+        Channel.SMS: repo.suppressed(Channel.SMS, (m.phone_index for m in page if m.phone_index)),
+    }
+    now = utcnow()
+    rows = []
+    for m in page:
+        for channel in ctx.channels:
+            index = m.email_index if channel == Channel.EMAIL else m.phone_index
+            failure = None
+            if not index:
+                failure = ("no_contact", f"no {'email address' if channel == Channel.EMAIL else 'phone number'} on file")
+            elif index in suppressed[channel]:
+                failure = ("suppressed", f"this {channel.value} contact is on the suppression list")
+            language = ctx.language_for(channel, m.language)
+            rows.append(_row(ctx, member_id=m.member_id, branch_id=m.branch_id, channel=channel, language=language,
+                             variant=ctx.variant(language, exposed.get(m.member_id, [])), now=now, failure=failure))
+    new_ids = set(_insert(session, rows))
+    failed_email = [r for r in rows if r["channel"] == Channel.EMAIL and r["status"] == DeliveryStatus.FAILED]
+    if failed_email and new_ids:
+        found = repo.by_ids(new_ids)
+        add_sms_fallback(session, ctx, [d.id for d in found.values()
+                                        if d.channel == Channel.EMAIL and d.status == DeliveryStatus.FAILED])
+    return page[-1].member_id, len(page)
+
+
+def add_sms_fallback(session: Session, ctx: PlanContext, email_delivery_ids: Sequence[int]) -> list[int]:
+    """Plan the SMS version for members whose email failed for good, if they have a usable phone."""
+    if not ctx.sms_fallback or not email_delivery_ids:
+        return []
+    repo = DeliveryRepository(session)
+    failed = [d for d in repo.by_ids(email_delivery_ids).values() if d.channel == Channel.EMAIL]
+    if not failed:
+        return []
+    contacts = member_service.contacts(session, [d.member_id for d in failed], open_email=False, open_phone=False)
+    suppressed = repo.suppressed(Channel.SMS, (c.phone_index for c in contacts.values() if c.phone_index))
+    by_member = {d.member_id: d for d in failed}
+    exposed = member_service.exposed_categories(session, ctx.incident_id, list(by_member))
+    # The member's own language choice is not re-read here: the email's language stands.
+    email_rows = {r.id: r for r in repo.rows([d.id for d in failed])}
+    now = utcnow()
+    rows = []
+    for member_id, d in by_member.items():
+        contact = contacts.get(member_id)
+        if contact is None or not contact.phone_index or contact.phone_index in suppressed:
+            continue
+        language = ctx.language_for(Channel.SMS, email_rows[d.id].language)
+        rows.append(_row(ctx, member_id=member_id, branch_id=contact.branch_id, channel=Channel.SMS,
+                         language=language, variant=ctx.variant(language, exposed.get(member_id, [])), now=now,
+                         fallback_of=d.id))
+    new_ids = _insert(session, rows)
+    if new_ids:
+        from app.notices import tasks
+
+        campaign = CampaignRepository(session).get(ctx.campaign_id)
+        if campaign is not None and campaign.status == CampaignStatus.COMPLETED:
+            campaign.status = CampaignStatus.SENDING
+            campaign.completed_at = None
+        tasks.enqueue_senders(session, ctx.campaign_id, [Channel.SMS])
+    return new_ids
+
+
+def plan_campaign(factory: SessionFactory, campaign_id: int) -> bool:
+    """Plan every chunk of a sending campaign (idempotent); returns True once it is fully planned."""
+    from app.notices import tasks
+
+    settings = get_settings()
+    after = 0
+    started_senders = False
+    while True:
+        with session_scope(factory) as session:
+            repo = CampaignRepository(session)
+            campaign = repo.get(campaign_id)
+            if campaign is None or campaign.status != CampaignStatus.SENDING or repo.sending_stopped():
+                return False
+            ctx = PlanContext.load(session, campaign)
+            if campaign.planned_at is None:
+                after, seen = plan_chunk(session, ctx, after, settings.PLAN_CHUNK)
+                repo.touch(campaign_id, utcnow())
+                done = seen == 0
+            else:
+                done = True
+            if done:
+                campaign.planned_at = campaign.planned_at or utcnow()
+            if not started_senders:
+                # Senders start as soon as the first chunk is planned and overlap the rest of planning.
+                tasks.enqueue_senders(session, campaign_id, ctx.channels + ([Channel.SMS] if ctx.sms_fallback else []))
+                started_senders = True
+        if done:
+            log.info("campaign %s planned", campaign_id)
+            return True
+

@@ -1,0 +1,141 @@
+"""Notice templates rendered in a sandboxed Jinja2 environment.
+
+Email content is rendered once per variant (language and exposed categories) with placeholders for the
+per-member values, which travel as SendGrid substitutions; SMS is rendered whole for each member.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
+
+from app.errors import AppError
+
+# Values that differ between members sharing a variant.
+PER_MEMBER = ("first_name", "last_name", "branch", "reference")
+SMS_MAX_CHARS = 1600  # Twilio's limit for one message body
+
+
+class TemplateProblem(AppError):
+    status_code = 422
+
+
+_text_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True)
+_html_env = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True)
+
+
+@lru_cache(maxsize=512)
+def _compile(source: str, as_html: bool) -> Any:
+    return (_html_env if as_html else _text_env).from_string(source)
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    name: str
+    guidance: str
+
+
+@dataclass(frozen=True)
+class SharedValues:
+    """What every member of a campaign sees alike."""
+
+    organisation: str
+    helpline: str
+    portal_url: str
+    incident_title: str
+    incident_code: str
+
+    @property
+    def verify_url(self) -> str:
+        return self.portal_url.rstrip("/") + "/verify-message"
+
+
+@dataclass(frozen=True)
+class EmailContent:
+    subject: str
+    html: str
+    text: str
+
+
+def text_token(name: str) -> str:
+    return f"-{name}-"
+
+
+def html_token(name: str) -> str:
+    return f"-{name}.html-"
+
+
+def _context(shared: SharedValues, categories: list[Category], member: dict[str, str]) -> dict[str, Any]:
+    return {
+        "organisation": shared.organisation,
+        "helpline": shared.helpline,
+        "portal_url": shared.portal_url,
+        "verify_url": shared.verify_url,
+        "incident": {"title": shared.incident_title, "code": shared.incident_code},
+        "categories": [{"code": c.code, "name": c.name, "guidance": c.guidance} for c in categories],
+        **member,
+    }
+
+
+def render(source: str, context: dict[str, Any], *, as_html: bool = False) -> str:
+    try:
+        return str(_compile(source, as_html).render(context))
+    except TemplateError as exc:
+        raise TemplateProblem(f"template error: {exc}") from exc
+
+
+def render_email_variant(subject: str, html_source: str, text_source: str, shared: SharedValues,
+                         categories: list[Category]) -> EmailContent:
+    """The content shared by one variant, with placeholders where per-member values go."""
+    text_ctx = _context(shared, categories, {n: text_token(n) for n in PER_MEMBER})
+    html_ctx = _context(shared, categories, {n: Markup(html_token(n)) for n in PER_MEMBER})
+    return EmailContent(
+        subject=" ".join(render(subject, text_ctx).split()),
+        html=render(html_source, html_ctx, as_html=True),
+        text=render(text_source, text_ctx),
+    )
+
+
+def email_substitutions(values: dict[str, str]) -> dict[str, str]:
+    """Per-member values for the placeholders: plain in subject and text, escaped in HTML."""
+    subs: dict[str, str] = {}
+    for name in PER_MEMBER:
+        value = values.get(name, "")
+        subs[text_token(name)] = value
+        subs[html_token(name)] = html.escape(value, quote=True)
+    return subs
+
+
+def render_sms(source: str, shared: SharedValues, categories: list[Category], values: dict[str, str]) -> str:
+    return render(source, _context(shared, categories, {n: values.get(n, "") for n in PER_MEMBER})).strip()
+
+
+SAMPLE_MEMBER = {"first_name": "Alex", "last_name": "Example", "branch": "Example Branch",
+                 "reference": "ABCD-EFGH-JKLM"}
+
+
+def check_template(channel: str, subject: str, html_source: str, text_source: str, shared: SharedValues,
+                   categories: list[Category]) -> None:
+    """Render with sample values so a broken template is refused when the campaign is written."""
+    if channel == "email":
+        if not subject.strip() or not text_source.strip() or not html_source.strip():
+            raise TemplateProblem("an email template needs a subject, an HTML body and a text body")
+        content = render_email_variant(subject, html_source, text_source, shared, categories)
+        for part in (content.html, content.text):
+            if html_token("reference") not in part and text_token("reference") not in part:
+                raise TemplateProblem("every notice must show the member's reference code ({{ reference }})")
+    else:
+        if not text_source.strip():
+            raise TemplateProblem("an SMS template needs a body")
+        body = render_sms(text_source, shared, categories, SAMPLE_MEMBER)
+        if SAMPLE_MEMBER["reference"] not in body:
+            raise TemplateProblem("every notice must show the member's reference code ({{ reference }})")
+        if len(body) > SMS_MAX_CHARS:
+            raise TemplateProblem(f"the SMS renders to {len(body)} characters; the limit is {SMS_MAX_CHARS}")

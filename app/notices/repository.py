@@ -1,0 +1,291 @@
+"""Queries over campaigns, deliveries, provider events and suppressions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.kit.repository import Repository
+from app.notices.models import (
+    PENDING,
+    REACHED,
+    STATUS_RANK,
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    NoticeTemplate,
+    ProviderEvent,
+    SendingSwitch,
+    Suppression,
+)
+
+D = Delivery.__table__
+
+
+def _chunks(items: Sequence[Any], size: int = 1000) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class CampaignRepository(Repository[Campaign]):
+    model = Campaign
+
+    def lock(self, campaign_id: int) -> Campaign | None:
+        return self.get_one_or_none(select(Campaign).where(Campaign.id == campaign_id).with_for_update())
+
+    def with_status(self, *statuses: str) -> Sequence[Campaign]:
+        return self.list(select(Campaign).where(Campaign.status.in_(statuses)).order_by(Campaign.id))
+
+    def touch(self, campaign_id: int, now: datetime) -> None:
+        self.session.execute(update(Campaign).where(Campaign.id == campaign_id).values(heartbeat_at=now))
+
+    def templates(self, campaign_id: int) -> Sequence[NoticeTemplate]:
+        return self.session.execute(
+            select(NoticeTemplate).where(NoticeTemplate.campaign_id == campaign_id)).scalars().all()
+
+    def switch(self) -> SendingSwitch:
+        row = self.session.get(SendingSwitch, 1)
+        if row is None:
+            row = SendingSwitch(id=1, stopped=False)
+            self.session.add(row)
+            self.session.flush()
+        return row
+
+    def sending_stopped(self) -> bool:
+        return bool(self.session.execute(select(SendingSwitch.stopped).where(SendingSwitch.id == 1)).scalar())
+
+
+class DeliveryRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    @property
+    def dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    def _insert(self) -> Any:
+        return postgresql.insert(D) if self.dialect == "postgresql" else sqlite.insert(D)
+
+    # --- planning ------------------------------------------------------------------------------
+    def insert_new(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Insert deliveries not yet planned (unique per campaign, member and channel); returns new ids."""
+        new: list[int] = []
+        for chunk in _chunks(rows, 1000):
+            stmt = self._insert().values(list(chunk))
+            stmt = stmt.on_conflict_do_nothing(index_elements=["campaign_id", "member_id", "channel"])
+            new.extend(self.session.execute(stmt.returning(D.c.id)).scalars())
+        return new
+
+    def reached_member_ids(self, incident_id: int) -> Any:
+        """Subquery: members any campaign of this incident has reached on some channel."""
+        c = Campaign.__table__
+        return (select(D.c.member_id).join(c, c.c.id == D.c.campaign_id)
+                .where(c.c.incident_id == incident_id, D.c.status.in_(REACHED)))
+
+    def suppressed(self, channel: str, indexes: Iterable[str]) -> set[str]:
+        wanted = [i for i in set(indexes) if i]
+        found: set[str] = set()
+        s = Suppression.__table__
+        for chunk in _chunks(wanted, 1000):
+            found.update(self.session.execute(
+                select(s.c.contact_index).where(s.c.channel == channel, s.c.contact_index.in_(chunk))).scalars())
+        return found
+
+    def add_suppression(self, channel: str, contact_index: str, reason: str, source: str, now: datetime) -> None:
+        s = Suppression.__table__
+        insert = postgresql.insert(s) if self.dialect == "postgresql" else sqlite.insert(s)
+        self.session.execute(insert.values(channel=channel, contact_index=contact_index, reason=reason[:200],
+                                           source=source, created_at=now)
+                             .on_conflict_do_nothing(index_elements=["channel", "contact_index"]))
+
+    # --- leasing and recording -----------------------------------------------------------------
+    def lease(self, campaign_id: int, channel: str, limit: int, now: datetime, lease_until: datetime) -> list[int]:
+        """Take up to `limit` due deliveries, one variant first, so a chunk shares its content."""
+        due = (select(D.c.id)
+               .where(D.c.campaign_id == campaign_id, D.c.channel == channel, D.c.status == DeliveryStatus.QUEUED,
+                      D.c.next_attempt_at <= now)
+               .order_by(D.c.variant, D.c.id).limit(limit)
+               .with_for_update(skip_locked=True))
+        stmt = (update(D).where(D.c.id.in_(due.scalar_subquery()))
+                .values(status=DeliveryStatus.SENDING, lease_until=lease_until, attempts=D.c.attempts + 1,
+                        updated_at=now)
+                .returning(D.c.id))
+        return sorted(self.session.execute(stmt).scalars())
+
+    def rows(self, ids: Sequence[int]) -> list[Any]:
+        found: list[Any] = []
+        for chunk in _chunks(ids):
+            found.extend(self.session.execute(select(D).where(D.c.id.in_(chunk)).order_by(D.c.id)).all())
+        return found
+
+    def mark_sent(self, ids: Sequence[int], provider_ids: dict[int, str | None], now: datetime) -> None:
+        """Record acceptance by the provider; a webhook that got here first keeps its later status."""
+        if not ids:
+            return
+        values = dict(
+            status=case((D.c.status.in_(PENDING), DeliveryStatus.SENT), else_=D.c.status),
+            sent_at=func.coalesce(D.c.sent_at, now), lease_until=None, error_code=None, error=None, updated_at=now)
+        distinct = set(provider_ids.values())
+        if len(distinct) <= 1:
+            pmid = next(iter(distinct), None)
+            for chunk in _chunks(ids):
+                self.session.execute(update(D).where(D.c.id.in_(chunk)).values(
+                    **values, provider_message_id=func.coalesce(D.c.provider_message_id, pmid)))
+        else:
+            for delivery_id in ids:
+                self.session.execute(update(D).where(D.c.id == delivery_id).values(
+                    **values, provider_message_id=func.coalesce(D.c.provider_message_id,
+                                                                provider_ids.get(delivery_id))))
+
+    def mark_retry(self, ids: Sequence[int], next_attempt_at: datetime, code: str | None, error: str,
+                   now: datetime) -> None:
+        for chunk in _chunks(ids):
+            self.session.execute(
+                update(D).where(D.c.id.in_(chunk), D.c.status == DeliveryStatus.SENDING)
+                .values(status=DeliveryStatus.QUEUED, lease_until=None, next_attempt_at=next_attempt_at,
+                        error_code=code, error=error[:500], updated_at=now))
+
+    def mark_failed(self, ids: Sequence[int], code: str | None, error: str, now: datetime,
+                    status: str = DeliveryStatus.FAILED) -> list[int]:
+        """Fail deliveries not yet final; returns those that changed."""
+        changed: list[int] = []
+        for chunk in _chunks(ids):
+            changed.extend(self.session.execute(
+                update(D).where(D.c.id.in_(chunk), D.c.status.in_([*PENDING, DeliveryStatus.SENT]))
+                .values(status=status, lease_until=None, failed_at=now, error_code=code, error=error[:500],
+                        updated_at=now)
+                .returning(D.c.id)).scalars())
+        return changed
+
+    def advance(self, ids: Sequence[int], status: str, now: datetime) -> list[int]:
+        """Move deliveries forward to `status` (sent or delivered) only from an earlier status."""
+        lower = [s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[DeliveryStatus(status)]]
+        stamp = {"delivered_at": now} if status == DeliveryStatus.DELIVERED else {}
+        changed: list[int] = []
+        for chunk in _chunks(ids):
+            changed.extend(self.session.execute(
+                update(D).where(D.c.id.in_(chunk), D.c.status.in_(lower))
+                .values(status=status, lease_until=None, sent_at=func.coalesce(D.c.sent_at, now), updated_at=now,
+                        **stamp)
+                .returning(D.c.id)).scalars())
+        return changed
+
+    def expire_leases(self, now: datetime, max_attempts: int) -> tuple[int, list[int]]:
+        """Return expired leases to the queue; fail those out of attempts. (requeued, failed ids)"""
+        expired = and_(D.c.status == DeliveryStatus.SENDING, D.c.lease_until < now)
+        requeued = self.session.execute(
+            update(D).where(expired, D.c.attempts < max_attempts)
+            .values(status=DeliveryStatus.QUEUED, lease_until=None, next_attempt_at=now, updated_at=now)
+        ).rowcount
+        failed = list(self.session.execute(
+            update(D).where(expired, D.c.attempts >= max_attempts)
+            .values(status=DeliveryStatus.FAILED, lease_until=None, failed_at=now, error_code="lease_expired",
+                    error="no result recorded after the last attempt", updated_at=now)
+            .returning(D.c.id)).scalars())
+        return requeued, failed
+
+    def cancel_queued(self, campaign_id: int, now: datetime) -> int:
+        return self.session.execute(
+            update(D).where(D.c.campaign_id == campaign_id, D.c.status == DeliveryStatus.QUEUED)
+            .values(status=DeliveryStatus.CANCELLED, failed_at=now, updated_at=now)).rowcount
+
+    # --- what is left ----------------------------------------------------------------------------
+    def work_left(self, campaign_id: int, channel: str | None, now: datetime) -> tuple[int, int, datetime | None]:
+        """(due now, pending in all, earliest next attempt) for the campaign (and channel)."""
+        where = [D.c.campaign_id == campaign_id, D.c.status.in_(PENDING)]
+        if channel:
+            where.append(D.c.channel == channel)
+        due = func.sum(case((and_(D.c.status == DeliveryStatus.QUEUED, D.c.next_attempt_at <= now), 1), else_=0))
+        nxt = func.min(case((D.c.status == DeliveryStatus.QUEUED, D.c.next_attempt_at), else_=None))
+        row = self.session.execute(select(due, func.count(), nxt).where(*where)).one()
+        return int(row[0] or 0), int(row[1] or 0), row[2]
+
+    def pending_channels(self, campaign_id: int) -> list[str]:
+        return list(self.session.execute(
+            select(D.c.channel).where(D.c.campaign_id == campaign_id, D.c.status.in_(PENDING)).distinct()).scalars())
+
+    def by_ids(self, ids: Iterable[int]) -> dict[int, Any]:
+        wanted = sorted(set(ids))
+        found: dict[int, Any] = {}
+        for chunk in _chunks(wanted):
+            for row in self.session.execute(
+                    select(D.c.id, D.c.campaign_id, D.c.member_id, D.c.channel, D.c.status)
+                    .where(D.c.id.in_(chunk))):
+                found[row.id] = row
+        return found
+
+    def ids_by_provider_message(self, provider_ids: Iterable[str]) -> dict[str, int]:
+        wanted = sorted(set(provider_ids))
+        found: dict[str, int] = {}
+        for chunk in _chunks(wanted):
+            for row in self.session.execute(
+                    select(D.c.id, D.c.provider_message_id).where(D.c.provider_message_id.in_(chunk))):
+                found[row.provider_message_id] = row.id
+        return found
+
+    # --- evidence ------------------------------------------------------------------------------
+    def counts(self, campaign_id: int, by_branch: bool = False) -> list[Any]:
+        cols = [D.c.channel, D.c.status] + ([D.c.branch_id] if by_branch else [])
+        return list(self.session.execute(
+            select(*cols, func.count()).where(D.c.campaign_id == campaign_id).group_by(*cols)).all())
+
+    def iter_for_export(self, campaign_id: int, batch: int = 5000) -> Iterator[Any]:
+        after = 0
+        while True:
+            rows = self.session.execute(
+                select(D).where(D.c.campaign_id == campaign_id, D.c.id > after).order_by(D.c.id).limit(batch)).all()
+            if not rows:
+                return
+            yield from rows
+            after = rows[-1].id
+
+    def unreached_member_ids(self, campaign_id: int) -> list[int]:
+        """Members of the campaign whom no channel reached and for whom nothing is still pending."""
+        ok = func.sum(case((D.c.status.in_([*REACHED, *PENDING]), 1), else_=0))
+        return list(self.session.execute(
+            select(D.c.member_id).where(D.c.campaign_id == campaign_id).group_by(D.c.member_id)
+            .having(ok == 0).order_by(D.c.member_id)).scalars())
+
+    def member_deliveries(self, campaign_id: int, member_ids: Sequence[int]) -> list[Any]:
+        found: list[Any] = []
+        for chunk in _chunks(member_ids):
+            found.extend(self.session.execute(
+                select(D.c.member_id, D.c.channel, D.c.status, D.c.error_code, D.c.error)
+                .where(D.c.campaign_id == campaign_id, D.c.member_id.in_(chunk)).order_by(D.c.id)).all())
+        return found
+
+    def by_reference(self, reference: str) -> Any:
+        return self.session.execute(select(D).where(D.c.reference == reference)).first()
+
+
+class ProviderEventRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def insert_new(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Store events not seen before; returns the event ids that were new."""
+        if not rows:
+            return set()
+        t = ProviderEvent.__table__
+        dialect = self.session.get_bind().dialect.name
+        new: set[str] = set()
+        for chunk in _chunks(rows, 500):
+            insert = postgresql.insert(t) if dialect == "postgresql" else sqlite.insert(t)
+            stmt = (insert.values(list(chunk)).on_conflict_do_nothing(index_elements=["provider", "event_id"])
+                    .returning(t.c.event_id))
+            new.update(self.session.execute(stmt).scalars())
+        return new
+
+    def count(self, provider: str | None = None) -> int:
+        t = ProviderEvent.__table__
+        stmt = select(func.count()).select_from(t)
+        if provider:
+            stmt = stmt.where(t.c.provider == provider)
+        return self.session.execute(stmt).scalar_one()
+

@@ -1,0 +1,273 @@
+"""Notice campaigns: writing, four-eyes approval, starting, pausing, cancelling, the stop switch, evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit_service
+from app.auth import service as auth_service
+from app.auth.models import Role, StaffUser
+from app.branches import service as branch_service
+from app.config import get_settings
+from app.db import utcnow
+from app.errors import AppError, Conflict, Forbidden, NotFound
+from app.incidents import service as incident_service
+from app.notices import rendering
+from app.notices.models import (
+    Campaign,
+    CampaignStatus,
+    Channel,
+    DeliveryStatus,
+    NoticeTemplate,
+)
+from app.notices.repository import CampaignRepository, DeliveryRepository
+
+LANGUAGES = ("en", "cy")
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    channel: Channel
+    language: str
+    text: str
+    subject: str = ""
+    html: str = ""
+
+
+@dataclass(frozen=True)
+class Audience:
+    categories: list[str] = field(default_factory=list)
+    branches: list[str] = field(default_factory=list)
+    language: str | None = None
+    not_reached: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"categories": self.categories, "branches": self.branches, "language": self.language,
+                "not_reached": self.not_reached}
+
+
+def load_template_dir(directory: Path) -> list[TemplateSource]:
+    """Read `email.<lang>.subject|html|txt` and `sms.<lang>.txt` from a directory."""
+    if not directory.is_dir():
+        raise AppError(f"template directory {directory} does not exist")
+    found: list[TemplateSource] = []
+    for lang in LANGUAGES:
+        parts = {ext: directory / f"email.{lang}.{ext}" for ext in ("subject", "html", "txt")}
+        present = [p.exists() for p in parts.values()]
+        if all(present):
+            found.append(TemplateSource(Channel.EMAIL, lang, subject=parts["subject"].read_text("utf-8"),
+                                        html=parts["html"].read_text("utf-8"), text=parts["txt"].read_text("utf-8")))
+        elif any(present):
+            raise AppError(f"email.{lang} needs all of .subject, .html and .txt in {directory}")
+        sms = directory / f"sms.{lang}.txt"
+        if sms.exists():
+            found.append(TemplateSource(Channel.SMS, lang, text=sms.read_text("utf-8")))
+    return found
+
+
+def shared_values(session: Session, campaign: Campaign) -> rendering.SharedValues:
+    settings = get_settings()
+    incident = incident_service.incident(session, campaign.incident_id)
+    return rendering.SharedValues(
+        organisation=settings.ORGANISATION_NAME, helpline=settings.HELPLINE_NUMBER,
+        portal_url=settings.PUBLIC_BASE_URL.rstrip("/"), incident_title=incident.title, incident_code=incident.code)
+
+
+def _staff(session: Session, email: str, *, role: Role = Role.ADMIN) -> StaffUser:
+    user = auth_service.active_staff(session, email)
+    if user is None:
+        raise Forbidden(f"{email} is not an active staff account")
+    if user.role != role.value:
+        raise Forbidden(f"{email} is not an {role.value}")
+    return user
+
+
+def get_campaign(session: Session, campaign_id: int, *, lock: bool = False) -> Campaign:
+    repo = CampaignRepository(session)
+    campaign = repo.lock(campaign_id) if lock else repo.get(campaign_id)
+    if campaign is None:
+        raise NotFound(f"no campaign {campaign_id}")
+    return campaign
+
+
+def create_campaign(
+    session: Session, *, name: str, incident_code: str, channels: Sequence[Channel], audience: Audience,
+    templates: Sequence[TemplateSource], author_email: str, sms_fallback: bool = True,
+) -> Campaign:
+    """Write a draft campaign; its templates are checked by rendering them with sample values."""
+    author = _staff(session, author_email)
+    incident = incident_service.incidents_by_code(session).get(incident_code)
+    if incident is None:
+        raise NotFound(f"no incident {incident_code!r}")
+    channels = sorted({Channel(c) for c in channels})
+    if not channels:
+        raise AppError("choose at least one channel (email, sms)")
+    categories = incident_service.categories_by_code(session)
+    unknown = [c for c in audience.categories if c not in categories]
+    if unknown:
+        raise AppError(f"unknown data categories: {', '.join(unknown)}")
+    branches = branch_service.branches_by_code(session)
+    unknown = [b for b in audience.branches if b not in branches]
+    if unknown:
+        raise AppError(f"unknown branches: {', '.join(unknown)}")
+    if audience.language not in (None, *LANGUAGES):
+        raise AppError(f"language must be one of {', '.join(LANGUAGES)}")
+    by_key = {(t.channel, t.language): t for t in templates}
+    needed = set(channels) | ({Channel.SMS} if sms_fallback and Channel.SMS not in channels else set())
+    for channel in needed:
+        if (channel, "en") not in by_key:
+            hint = " (SMS fallback needs one, or turn fallback off)" if channel not in channels else ""
+            raise rendering.TemplateProblem(f"an English {channel.value} template is required{hint}")
+    campaign = CampaignRepository(session).add(
+        Campaign(name=name.strip()[:200] or incident_code, incident_id=incident.id,
+                 channels=",".join(c.value for c in channels), audience=audience.as_dict(),
+                 sms_fallback=sms_fallback and Channel.SMS not in channels, status=CampaignStatus.DRAFT,
+                 created_by_id=author.id),
+        flush=True)
+    shared = shared_values(session, campaign)
+    sample = [rendering.Category(c.code, c.name, c.guidance) for c in list(categories.values())[:3]]
+    for t in templates:
+        if t.channel not in needed:
+            continue
+        if t.language not in LANGUAGES:
+            raise AppError(f"unknown template language {t.language!r}")
+        rendering.check_template(t.channel, t.subject, t.html, t.text, shared, sample)
+        session.add(NoticeTemplate(campaign_id=campaign.id, channel=t.channel.value, language=t.language,
+                                   subject=t.subject, html=t.html, text=t.text))
+    session.flush()
+    audit_service.record(session, actor=author.email, action="campaign.create", subject=f"campaign:{campaign.id}",
+                         channels=campaign.channels, audience=campaign.audience)
+    return campaign
+
+
+def approve(session: Session, campaign_id: int, *, approver_email: str) -> Campaign:
+    """Four eyes: a different admin from the author approves a draft."""
+    campaign = get_campaign(session, campaign_id, lock=True)
+    approver = _staff(session, approver_email)
+    if campaign.status != CampaignStatus.DRAFT:
+        raise Conflict(f"campaign {campaign_id} is {campaign.status}, only a draft can be approved")
+    if approver.id == campaign.created_by_id:
+        raise Forbidden("a campaign must be approved by a different admin from its author")
+    campaign.status = CampaignStatus.APPROVED
+    campaign.approved_by_id = approver.id
+    campaign.approved_at = utcnow()
+    audit_service.record(session, actor=approver.email, action="campaign.approve", subject=f"campaign:{campaign.id}")
+    return campaign
+
+
+def send(session: Session, campaign_id: int, *, actor: str, at: datetime | None = None) -> Campaign:
+    """Start an approved campaign now, or schedule it for `at`."""
+    from app.notices import tasks
+
+    campaign = get_campaign(session, campaign_id, lock=True)
+    if campaign.status not in (CampaignStatus.APPROVED, CampaignStatus.SCHEDULED):
+        raise Conflict(f"campaign {campaign_id} is {campaign.status}; only an approved campaign can be sent")
+    now = utcnow()
+    if at is not None and at > now:
+        campaign.status = CampaignStatus.SCHEDULED
+        campaign.scheduled_at = at
+        audit_service.record(session, actor=actor, action="campaign.schedule", subject=f"campaign:{campaign.id}",
+                             at=at.isoformat())
+        return campaign
+    campaign.status = CampaignStatus.SENDING
+    campaign.started_at = campaign.started_at or now
+    # No heartbeat yet: if the planning job is lost (or was queued by a CLI with no broker), the
+    # reconciler starts planning at its next tick.
+    campaign.heartbeat_at = None
+    audit_service.record(session, actor=actor, action="campaign.send", subject=f"campaign:{campaign.id}")
+    tasks.enqueue_planning(session, campaign.id)
+    return campaign
+
+
+def pause(session: Session, campaign_id: int, *, actor: str) -> Campaign:
+    """Stop leasing new chunks; a chunk already at the provider finishes and is recorded."""
+    campaign = get_campaign(session, campaign_id, lock=True)
+    if campaign.status not in (CampaignStatus.SENDING, CampaignStatus.SCHEDULED):
+        raise Conflict(f"campaign {campaign_id} is {campaign.status}; only a sending campaign can be paused")
+    campaign.status = CampaignStatus.PAUSED
+    audit_service.record(session, actor=actor, action="campaign.pause", subject=f"campaign:{campaign.id}")
+    return campaign
+
+
+def resume(session: Session, campaign_id: int, *, actor: str) -> Campaign:
+    from app.notices import tasks
+
+    campaign = get_campaign(session, campaign_id, lock=True)
+    if campaign.status != CampaignStatus.PAUSED:
+        raise Conflict(f"campaign {campaign_id} is {campaign.status}; only a paused campaign can be resumed")
+    campaign.status = CampaignStatus.SENDING
+    campaign.started_at = campaign.started_at or utcnow()
+    campaign.heartbeat_at = utcnow()
+    audit_service.record(session, actor=actor, action="campaign.resume", subject=f"campaign:{campaign.id}")
+    tasks.enqueue_planning(session, campaign.id)
+    return campaign
+
+
+def cancel(session: Session, campaign_id: int, *, actor: str) -> tuple[Campaign, int]:
+    """Cancel a campaign: nothing more is sent; deliveries still queued become cancelled."""
+    campaign = get_campaign(session, campaign_id, lock=True)
+    if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED):
+        raise Conflict(f"campaign {campaign_id} is already {campaign.status}")
+    now = utcnow()
+    campaign.status = CampaignStatus.CANCELLED
+    campaign.cancelled_at = now
+    cancelled = DeliveryRepository(session).cancel_queued(campaign.id, now)
+    audit_service.record(session, actor=actor, action="campaign.cancel", subject=f"campaign:{campaign.id}",
+                         deliveries_cancelled=cancelled)
+    return campaign, cancelled
+
+
+def set_stop_switch(session: Session, *, stopped: bool, actor: str) -> None:
+    """The global switch: while stopped no worker leases anything, for any campaign."""
+    from app.notices import tasks
+
+    switch = CampaignRepository(session).switch()
+    switch.stopped = stopped
+    switch.changed_by = actor
+    switch.changed_at = utcnow()
+    audit_service.record(session, actor=actor, action="sending.stop_all" if stopped else "sending.resume_all")
+    if not stopped:
+        for campaign in CampaignRepository(session).with_status(CampaignStatus.SENDING):
+            tasks.enqueue_planning(session, campaign.id)
+
+
+def sending_stopped(session: Session) -> bool:
+    return CampaignRepository(session).sending_stopped()
+
+
+# --- progress and evidence ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class CampaignStatusReport:
+    campaign: Campaign
+    counts: dict[str, dict[str, int]]  # channel -> status -> count
+    stopped: bool
+
+    @property
+    def total(self) -> int:
+        return sum(sum(by.values()) for by in self.counts.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.campaign
+        return {
+            "id": c.id, "name": c.name, "status": c.status, "channels": c.channel_list,
+            "sms_fallback": c.sms_fallback, "audience": c.audience, "stop_switch": self.stopped,
+            "created_at": c.created_at.isoformat(), "approved_at": c.approved_at and c.approved_at.isoformat(),
+            "started_at": c.started_at and c.started_at.isoformat(),
+            "planned_at": c.planned_at and c.planned_at.isoformat(),
+            "completed_at": c.completed_at and c.completed_at.isoformat(),
+            "counts": self.counts, "total": self.total,
+        }
+
+
+def status_report(session: Session, campaign_id: int) -> CampaignStatusReport:
+    campaign = get_campaign(session, campaign_id)
+    counts: dict[str, dict[str, int]] = {}
+    for channel, status, n in DeliveryRepository(session).counts(campaign.id):
+        counts.setdefault(channel, {s.value: 0 for s in DeliveryStatus})[status] = n
+    return CampaignStatusReport(campaign, counts, sending_stopped(session))

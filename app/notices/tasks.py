@@ -1,0 +1,119 @@
+"""Notice actors: plan a campaign, run its senders, reconcile, and replay outbox events."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import dramatiq
+from sqlalchemy.orm import Session
+
+from app.config import get_settings
+from app.db import default_session_factory, session_scope
+from app.notices import events, planning, sending
+from app.notices.models import Channel
+from app.providers import build_email_sender, build_sms_sender
+from app.providers.base import EmailSender, SmsSender
+from app.worker import Queues, enqueue, periodic, shared_limiter, slots
+
+log = logging.getLogger(__name__)
+
+
+# --- providers, built once per process ------------------------------------------------------------
+def _outbox_events(kind: str, payload: Any) -> None:
+    delay = int(get_settings().OUTBOX_EVENT_DELAY_SECONDS * 1000)
+    if kind == "sendgrid":
+        simulate_sendgrid_events.send_with_options(args=(payload,), delay=delay)
+    else:
+        params, delivery_id = payload
+        simulate_twilio_status.send_with_options(args=(params, delivery_id), delay=delay)
+
+
+@lru_cache(maxsize=1)
+def email_sender() -> EmailSender:
+    return build_email_sender(get_settings(), default_session_factory(), _outbox_events)
+
+
+@lru_cache(maxsize=1)
+def sms_sender() -> SmsSender:
+    return build_sms_sender(get_settings(), default_session_factory(), _outbox_events)
+
+
+def limiter(channel: str) -> Any:
+    settings = get_settings()
+    if channel == Channel.EMAIL:
+        return shared_limiter(f"{settings.email_provider}:requests", settings.SENDGRID_REQUESTS_PER_SECOND)
+    return shared_limiter(f"{settings.sms_provider}:messages", settings.TWILIO_MESSAGES_PER_SECOND)
+
+
+# --- enqueueing (after the caller's commit) ------------------------------------------------------
+def enqueue_planning(session: Session, campaign_id: int) -> None:
+    enqueue(session, plan_campaign, campaign_id=campaign_id)
+
+
+def enqueue_senders(session: Session, campaign_id: int, channels: Sequence[Channel]) -> None:
+    """Start each channel's senders; a slot whose sender is alive is not doubled."""
+    settings = get_settings()
+    for channel in dict.fromkeys(channels):
+        count = settings.EMAIL_SENDERS if channel == Channel.EMAIL else settings.SMS_SENDERS
+        for slot in range(count):
+            enqueue(session, send_chunk, campaign_id=campaign_id, channel=channel.value, slot=slot,
+                    token=uuid.uuid4().hex)
+
+
+# --- actors --------------------------------------------------------------------------------------
+@dramatiq.actor(actor_name="notices.plan", queue_name=Queues.PLANNING, max_retries=5, time_limit=3_600_000)
+def plan_campaign(campaign_id: int) -> None:
+    planning.plan_campaign(default_session_factory(), campaign_id)
+
+
+@dramatiq.actor(actor_name="notices.send_chunk", queue_name=Queues.DEFAULT, max_retries=3, time_limit=1_800_000)
+def send_chunk(campaign_id: int, channel: str, slot: int, token: str) -> None:
+    """One sender: holds its slot, sends chunks while there is work, then hands on to its successor."""
+    settings = get_settings()
+    key = f"{campaign_id}:{channel}:{slot}"
+    ttl = settings.SEND_LEASE_SECONDS + settings.STALL_SECONDS
+    if not slots.claim(key, token, ttl):
+        return  # another live sender holds this slot
+    factory = default_session_factory()
+    deadline = 20  # chunks per message, so one job never holds a worker thread for too long
+    delay: float | None = 0.0
+    for _ in range(deadline):
+        delay = sending.send_chunk(
+            factory, campaign_id, channel,
+            email_sender=email_sender() if channel == Channel.EMAIL else None,
+            sms_sender=sms_sender() if channel == Channel.SMS else None,
+            limiter=limiter(channel))
+        if delay != 0.0:
+            break
+        slots.claim(key, token, ttl)
+    if delay is None:
+        slots.release(key, token)
+        return
+    slots.claim(key, token, ttl + delay)
+    send_chunk.send_with_options(kwargs={"campaign_id": campaign_id, "channel": channel, "slot": slot,
+                                         "token": token}, delay=int(delay * 1000))
+
+
+@periodic(every_seconds=get_settings().RECONCILE_SECONDS)
+@dramatiq.actor(actor_name="notices.reconcile", queue_name=Queues.PERIODIC, max_retries=0)
+def reconcile() -> None:
+    with session_scope(default_session_factory()) as session:
+        result = sending.reconcile(session)
+    if result.leases_requeued or result.leases_failed or result.started or result.completed:
+        log.info("reconciled: %s", result)
+
+
+@dramatiq.actor(actor_name="notices.simulate_sendgrid_events", queue_name=Queues.EVENTS, max_retries=5)
+def simulate_sendgrid_events(batch: list[dict[str, Any]]) -> None:
+    with session_scope(default_session_factory()) as session:
+        events.apply_sendgrid_events(session, batch)
+
+
+@dramatiq.actor(actor_name="notices.simulate_twilio_status", queue_name=Queues.EVENTS, max_retries=5)
+def simulate_twilio_status(params: dict[str, str], delivery_id: int | None) -> None:
+    with session_scope(default_session_factory()) as session:
+        events.apply_twilio_status(session, params, delivery_id)
