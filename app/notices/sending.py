@@ -49,7 +49,7 @@ class Leased:
     rows: list[Any]
     contacts: dict[int, MemberContact]
     templates: dict[str, NoticeTemplate]  # language -> template
-    shared: rendering.SharedValues
+    shared: dict[str, rendering.SharedValues]  # language -> values
     categories: dict[str, rendering.Category]  # per code, in each language: code -> (name, guidance)
     categories_cy: dict[str, rendering.Category] = field(default_factory=dict)
 
@@ -115,7 +115,8 @@ def lease_chunk(factory: SessionFactory, campaign_id: int, channel: str) -> Leas
                                            open_phone=channel == Channel.SMS)
         templates = {t.language: t for t in repo.templates(campaign_id) if t.channel == channel}
         en, cy = _category_tables(session)
-        return Leased(campaign_id, channel, rows, contacts, templates, shared_values(session, campaign), en, cy)
+        shared = {lang: shared_values(session, campaign, lang) for lang in ("en", "cy")}
+        return Leased(campaign_id, channel, rows, contacts, templates, shared, en, cy)
 
 
 def complete_if_done(session: Session, campaign: Campaign) -> bool:
@@ -148,8 +149,9 @@ def email_batches(chunk: Leased, outcome: Outcome) -> list[tuple[list[int], Emai
     for variant, rows in groups.items():
         language = rows[0].language
         template = chunk.templates.get(language) or chunk.templates["en"]
-        content = rendering.render_email_variant(template.subject, template.html, template.text, chunk.shared,
-                                                 chunk.categories_for(variant, language))
+        content = rendering.render_email_variant(template.subject, template.html, template.text,
+                                                 chunk.shared[template.language],
+                                                 chunk.categories_for(variant, template.language))
         # SendGrid refuses a request in which an address repeats, so a shared address waits a batch.
         pending: list[tuple[list[int], list[EmailRecipient], set[str]]] = []
         for row in rows:
@@ -215,8 +217,8 @@ def send_sms_chunk(chunk: Leased, sender: SmsSender, limiter: Limiter,
             outcome.failed.append(([row.id], "no_contact", "no phone number on file"))
             continue
         template = chunk.templates.get(row.language) or chunk.templates["en"]
-        body = rendering.render_sms(template.text, chunk.shared, chunk.categories_for(row.variant, row.language),
-                                    chunk.values(row))
+        body = rendering.render_sms(template.text, chunk.shared[template.language],
+                                    chunk.categories_for(row.variant, template.language), chunk.values(row))
         limiter.acquire()
         try:
             result = sender.send(SmsMessage(to=contact.phone, body=body, status_callback=status_callback_url(row.id)))

@@ -71,12 +71,13 @@ def load_template_dir(directory: Path) -> list[TemplateSource]:
     return found
 
 
-def shared_values(session: Session, campaign: Campaign) -> rendering.SharedValues:
+def shared_values(session: Session, campaign: Campaign, language: str = "en") -> rendering.SharedValues:
     settings = get_settings()
     incident = incident_service.incident(session, campaign.incident_id)
+    title = incident.title_cy if language == "cy" and incident.title_cy else incident.title
     return rendering.SharedValues(
         organisation=settings.ORGANISATION_NAME, helpline=settings.HELPLINE_NUMBER,
-        portal_url=settings.PUBLIC_BASE_URL.rstrip("/"), incident_title=incident.title, incident_code=incident.code)
+        portal_url=settings.PUBLIC_BASE_URL.rstrip("/"), incident_title=title, incident_code=incident.code)
 
 
 def _staff(session: Session, email: str, *, role: Role = Role.ADMIN) -> StaffUser:
@@ -130,14 +131,14 @@ def create_campaign(
                  sms_fallback=sms_fallback and Channel.SMS not in channels, status=CampaignStatus.DRAFT,
                  created_by_id=author.id),
         flush=True)
-    shared = shared_values(session, campaign)
     sample = [rendering.Category(c.code, c.name, c.guidance) for c in list(categories.values())[:3]]
     for t in templates:
         if t.channel not in needed:
             continue
         if t.language not in LANGUAGES:
             raise AppError(f"unknown template language {t.language!r}")
-        rendering.check_template(t.channel, t.subject, t.html, t.text, shared, sample)
+        rendering.check_template(t.channel, t.subject, t.html, t.text, shared_values(session, campaign, t.language),
+                                 sample)
         session.add(NoticeTemplate(campaign_id=campaign.id, channel=t.channel.value, language=t.language,
                                    subject=t.subject, html=t.html, text=t.text))
     session.flush()

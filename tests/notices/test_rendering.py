@@ -1,0 +1,57 @@
+"""Notice templates render in a sandbox, escape per-member values in HTML and must carry the reference."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.notices import rendering
+
+SHARED = rendering.SharedValues(organisation="Org", helpline="0300 000 0000", portal_url="https://portal.example",
+                                incident_title="Attack", incident_code="hq")
+CATS = [rendering.Category("ni_number", "NI number", "Check your HMRC account.")]
+
+
+def test_a_template_cannot_reach_python_internals() -> None:
+    with pytest.raises(rendering.TemplateProblem):
+        rendering.render_sms("{{ ''.__class__.__mro__[1].__subclasses__() }} {{ reference }}", SHARED, CATS,
+                             rendering.SAMPLE_MEMBER)
+
+
+def test_a_misspelt_variable_is_refused_when_the_campaign_is_written() -> None:
+    with pytest.raises(rendering.TemplateProblem, match="refernce"):
+        rendering.check_template("sms", "", "", "Hello {{ refernce }}", SHARED, CATS)
+
+
+def test_every_notice_must_show_the_reference_code() -> None:
+    with pytest.raises(rendering.TemplateProblem, match="reference"):
+        rendering.check_template("sms", "", "", "Hello {{ first_name }}", SHARED, CATS)
+    with pytest.raises(rendering.TemplateProblem, match="reference"):
+        rendering.check_template("email", "Hi", "<p>{{ first_name }}</p>", "{{ first_name }}", SHARED, CATS)
+
+
+def test_an_sms_that_renders_too_long_is_refused() -> None:
+    with pytest.raises(rendering.TemplateProblem, match="1600"):
+        rendering.check_template("sms", "", "", "{{ reference }}" + "x" * 1700, SHARED, CATS)
+
+
+def test_email_variant_has_placeholders_and_member_values_are_escaped_only_in_html() -> None:
+    content = rendering.render_email_variant(
+        "Ref {{ reference }}", "<p>Dear {{ first_name }}</p><p>{{ categories[0].guidance }}</p>",
+        "Dear {{ first_name }}", SHARED, CATS)
+    subs = rendering.email_substitutions({"first_name": "Siân <O'Brien>", "reference": "ABCD-EFGH-JKMN"})
+
+    def apply(text: str) -> str:
+        for key, value in subs.items():
+            text = text.replace(key, value)
+        return text
+
+    assert apply(content.subject) == "Ref ABCD-EFGH-JKMN"
+    assert apply(content.text) == "Dear Siân <O'Brien>"
+    assert "Dear Siân &lt;O&#x27;Brien&gt;" in apply(content.html)
+    assert "Check your HMRC account." in content.html
+
+
+def test_sms_is_rendered_whole_for_each_member() -> None:
+    body = rendering.render_sms("{{ first_name }} ref {{ reference }} {% for c in categories %}{{ c.name }}{% endfor %}",
+                                SHARED, CATS, {"first_name": "Ann", "reference": "ABCD-EFGH-JKMN"})
+    assert body == "Ann ref ABCD-EFGH-JKMN NI number"
