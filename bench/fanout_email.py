@@ -46,13 +46,14 @@ TARGET_RSS_MB = 300.0
 # --- what the engine sent, as the fake saw it ----------------------------------------------------------
 def request_shapes(fake: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One spec per mail/send request the fake accepted: recipient count, content, a sample recipient."""
-    contents: dict[int, dict[str, Any]] = {}
+    contents: dict[tuple[str, ...], dict[str, Any]] = {}  # the fake keeps one content object per request
     requests: dict[str, dict[str, Any]] = {}
     for record in fake.messages:
         spec = requests.get(record.x_message_id)
         if spec is None:
             c = record.content
-            content = contents.setdefault(id(c), {"subject": c.subject, "html": c.html, "text": c.text,
+            key = (c.subject, c.html, c.text, c.from_email, c.from_name or "", c.reply_to or "")
+            content = contents.setdefault(key, {"subject": c.subject, "html": c.html, "text": c.text,
                                                   "from_email": c.from_email, "from_name": c.from_name or "",
                                                   "reply_to": c.reply_to})
             spec = requests[record.x_message_id] = {"recipients": 0, "content": content,

@@ -21,12 +21,12 @@ local burst = tonumber(ARGV[2])
 local hold = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if hold > 0 then
-  if now + hold > tat then redis.call('SET', KEYS[1], now + hold, 'PX', hold + 60000) end
+  if now + hold > tat then redis.call('SET', KEYS[1], now + hold, 'PX', math.ceil(hold) + 60000) end
   return 0
 end
 local start = math.max(tat, now - burst)
 local nxt = start + interval
-redis.call('SET', KEYS[1], nxt, 'PX', math.max(nxt - now, 0) + 60000)
+redis.call('SET', KEYS[1], nxt, 'PX', math.ceil(math.max(nxt - now, 0)) + 60000)
 return math.max(start - now, 0)
 """
 

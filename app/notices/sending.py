@@ -329,7 +329,9 @@ def reconcile(session: Session) -> Reconciled:
         if campaign.id in result.started:
             continue
         if campaign.planned_at is None:
-            stale = campaign.heartbeat_at is None or (now - campaign.heartbeat_at).total_seconds() > settings.STALL_SECONDS
+            # In the embedded default a command's planning job never reaches this process: start it now.
+            last = campaign.heartbeat_at or (None if settings.embedded else campaign.started_at)
+            stale = last is None or (now - last).total_seconds() > settings.STALL_SECONDS
             if stale and not stopped:
                 tasks.enqueue_planning(session, campaign.id)
                 result.nudged.append(campaign.id)

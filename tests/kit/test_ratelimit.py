@@ -43,6 +43,12 @@ def test_a_hold_pushes_back_every_callers_next_slot(client: redis.Redis) -> None
     assert RedisLimiter(client, key, rate=1000).acquire() >= 0.45
 
 
+def test_a_rate_that_is_not_a_whole_number_of_milliseconds_works(client: redis.Redis) -> None:
+    limiter = RedisLimiter(client, f"test:{uuid.uuid4().hex}", rate=400)  # 2.5 ms apart
+    waits = [limiter.acquire() for _ in range(41)]
+    assert len(waits) == 41 and all(w >= 0 for w in waits)
+
+
 def test_the_in_process_limiter_holds_too() -> None:
     limiter = LocalLimiter(1000)
     limiter.hold(0.3)

@@ -1,0 +1,135 @@
+"""A campaign to 5,000 members on PostgreSQL and Redis, with real worker processes, the fake providers
+and their signed webhooks arriving at a real web process."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from tests.stack import wait_until
+
+from .conftest import EMAIL_CHUNK, MEMBERS
+
+pytestmark = pytest.mark.scaled
+
+
+def test_a_campaign_to_5000_members_completes_with_every_delivery_final(e2e: Any) -> None:
+    e2e.stack.start_worker()
+    e2e.stack.start_worker()
+    campaign_id = e2e.start_campaign("--channels", "email")
+    e2e.wait_complete(campaign_id)
+    e2e.wait_receipts(campaign_id)
+    counts = e2e.counts(campaign_id)
+    # Everyone has an email or a phone in the demo; those without email got the SMS version.
+    assert e2e.members_without_a_delivered_notice(campaign_id) == 0
+    assert counts[("email", "delivered")] + counts[("email", "failed")] == MEMBERS
+    assert counts[("sms", "delivered")] == counts[("email", "failed")]
+    assert e2e.duplicates() == 0
+    requests = len({m.x_message_id for m in e2e.sendgrid.messages})
+    assert requests < MEMBERS / 50, "emails go in batches, not one request each"
+    status = e2e.status(campaign_id)
+    assert status["status"] == "completed"
+    assert status["counts"]["email"]["delivered"] == counts[("email", "delivered")]
+    assert sum(r["count"] for r in status["by_branch"]) == sum(counts.values())
+    assert status["timeline"] and status["timeline"][-1]["delivered"] > 0
+
+
+def test_a_worker_killed_mid_campaign_loses_no_member(e2e: Any) -> None:
+    e2e.stack.env["PORTAL_SENDGRID_REQUESTS_PER_SECOND"] = "4"
+    victim = e2e.stack.start_worker()
+    campaign_id = e2e.start_campaign("--channels", "email", "--no-sms-fallback")
+    wait_until(lambda: len(e2e.sendgrid.messages) >= 600, 60, 0.1, what="sending to be under way")
+    e2e.stack.kill_worker(victim, signal.SIGKILL)
+    stranded = e2e.sql("SELECT count(*) FROM deliveries WHERE campaign_id = :c AND status = 'sending'", c=campaign_id)
+    e2e.stack.start_worker()
+    e2e.wait_complete(campaign_id)
+    e2e.wait_receipts(campaign_id)
+    with_email = e2e.sql("SELECT count(*) FROM members WHERE email_enc IS NOT NULL")[0][0]
+    assert e2e.counts(campaign_id)[("email", "delivered")] == with_email
+    reached = {m.custom_args["delivery_id"] for m in e2e.sendgrid.messages}
+    assert len(reached) == with_email, "every member with an email was sent one"
+    duplicates = e2e.duplicates()
+    print(f"kill -9 mid-campaign: {stranded[0][0]} deliveries were leased by the killed worker; "
+          f"{duplicates} emails went twice")
+    # A kill can repeat what its senders had at the provider: at most one chunk per sender of that process.
+    assert duplicates <= EMAIL_CHUNK * 2
+
+
+def test_twenty_percent_provider_faults_lose_nothing(e2e: Any) -> None:
+    e2e.sendgrid.fail_randomly(0.1, status=500, seed=7)
+    e2e.sendgrid.add_fault(action="status", status=429, probability=0.05, retry_after=1)
+    e2e.sendgrid.add_fault(action="drop", probability=0.05)
+    e2e.twilio.fail_randomly(0.1, status=500, seed=7)
+    e2e.twilio.add_fault(action="status", status=429, probability=0.1, retry_after=1)
+    e2e.stack.start_worker()
+    e2e.stack.start_worker()
+    campaign_id = e2e.start_campaign("--channels", "email,sms", "--branches", "metropolitan,kent,dyfed-powys")
+    e2e.wait_complete(campaign_id)
+    e2e.wait_receipts(campaign_id)
+    statuses = e2e.sendgrid.stats()["statuses"]
+    assert statuses.get("500") and statuses.get("429"), "faults were injected"
+    counts = e2e.counts(campaign_id)
+    failed = {k: v for k, v in counts.items() if k[1] == "failed"}
+    no_contact = e2e.sql("SELECT count(*) FROM deliveries WHERE campaign_id = :c AND status = 'failed' "
+                         "AND error_code = 'no_contact'", c=campaign_id)[0][0]
+    assert sum(failed.values()) == no_contact, f"only members without that contact failed: {counts}"
+    assert e2e.members_without_a_delivered_notice(campaign_id) == 0 or \
+        e2e.sql("SELECT count(*) FROM deliveries WHERE campaign_id = :c", c=campaign_id)[0][0] > 0
+
+
+def test_pause_resume_stop_switch_and_cancel_are_obeyed_by_running_workers(e2e: Any) -> None:
+    e2e.stack.env["PORTAL_SENDGRID_REQUESTS_PER_SECOND"] = "3"
+    e2e.stack.env["PORTAL_EMAIL_CHUNK"] = "50"
+    e2e.stack.start_worker()
+    campaign_id = e2e.start_campaign("--channels", "email", "--no-sms-fallback")
+    portal = e2e.stack.portal
+
+    def settled_count() -> int:
+        """Messages accepted, once in-flight requests have finished."""
+        time.sleep(2)
+        return len(e2e.sendgrid.messages)
+
+    wait_until(lambda: len(e2e.sendgrid.messages) > 0, 60, 0.1, what="sending to start")
+    portal("campaign", "pause", str(campaign_id))
+    paused_at = settled_count()
+    assert settled_count() == paused_at, "nothing is sent while paused"
+    assert e2e.status(campaign_id)["status"] == "paused"
+    portal("campaign", "resume", str(campaign_id))
+    wait_until(lambda: len(e2e.sendgrid.messages) > paused_at, 30, 0.1, what="sending to resume")
+    portal("stop-all")
+    stopped_at = settled_count()
+    assert settled_count() == stopped_at, "nothing is sent while the stop switch is on"
+    portal("resume-all")
+    wait_until(lambda: len(e2e.sendgrid.messages) > stopped_at, 30, 0.1, what="sending to resume after stop-all")
+    out = portal("campaign", "cancel", str(campaign_id)).stdout
+    cancelled_at = settled_count()
+    assert settled_count() == cancelled_at
+    counts = e2e.counts(campaign_id)
+    assert counts[("email", "cancelled")] > 0 and "queued deliveries cancelled" in out
+    assert e2e.pending(campaign_id) == 0
+    assert cancelled_at < MEMBERS
+
+
+def test_the_live_web_process_rejects_forged_and_stale_webhooks(e2e: Any) -> None:
+    body = json.dumps([{"event": "delivered", "delivery_id": "1", "sg_event_id": "forged"}])
+    stamp = str(int(time.time()))
+    attempts = [
+        {"X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+         "X-Twilio-Email-Event-Webhook-Signature": e2e.sendgrid.sign(body + " ", stamp)},
+        {"X-Twilio-Email-Event-Webhook-Timestamp": str(int(time.time()) - 7200),
+         "X-Twilio-Email-Event-Webhook-Signature": e2e.sendgrid.sign(body, str(int(time.time()) - 7200))},
+        {},
+    ]
+    for headers in attempts:
+        request = urllib.request.Request(e2e.stack.base_url + "/webhooks/sendgrid", data=body.encode(),
+                                         headers={"Content-Type": "application/json", **headers})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)
+        assert caught.value.code == 403
+    assert e2e.sql("SELECT count(*) FROM provider_events")[0][0] == 0
