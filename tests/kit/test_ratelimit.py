@@ -34,7 +34,7 @@ def test_two_limiters_on_one_key_share_the_pace(client: redis.Redis) -> None:
         t.join()
     # Alone, five slots at 20/s cost 0.2 s of waiting; sharing the key with another caller, about 0.45 s.
     assert len(waits) == 2
-    assert all(total >= 0.35 for total in waits.values()), waits
+    assert all(total >= 0.3 for total in waits.values()), waits
 
 
 def test_a_hold_pushes_back_every_callers_next_slot(client: redis.Redis) -> None:
