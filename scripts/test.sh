@@ -19,8 +19,10 @@ for _ in $(seq 1 30); do
 done
 
 status=0
-echo "== tests on PostgreSQL =="
-PORTAL_TEST_DB=postgresql .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
-echo "== tests on SQLite (embedded default) =="
-PORTAL_TEST_DB=sqlite .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
+# Tests marked `scaled` start real workers on PostgreSQL and Redis, so they run in the first pass only;
+# those marked `embedded` run `portal serve` on SQLite, so they run in the second pass only.
+echo "== tests on PostgreSQL and Redis (scaled stack; tests marked 'embedded' run in the next pass) =="
+PORTAL_TEST_DB=postgresql .venv/bin/python -m pytest -p no:cacheprovider -m "not embedded" "$@" || status=$?
+echo "== tests on SQLite (embedded default; tests marked 'scaled' ran in the previous pass) =="
+PORTAL_TEST_DB=sqlite .venv/bin/python -m pytest -p no:cacheprovider -m "not scaled" "$@" || status=$?
 exit $status

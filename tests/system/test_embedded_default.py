@@ -18,10 +18,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(tmp_path: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start(tmp_path: Path, log: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     env.update(PORTAL_DATABASE_URL=f"sqlite:///{tmp_path / 'var' / 'portal.db'}", PORTAL_DEMO_MEMBERS="300")
+    env.update(extra_env or {})
     with log.open("wb") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
                                 stdout=fh, stderr=subprocess.STDOUT)
