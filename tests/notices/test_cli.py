@@ -1,0 +1,118 @@
+"""`portal campaign ...`, `stop-all`, `resume-all` and `outbox`, as operators and their scripts use them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from typer.testing import CliRunner
+
+from app.cli import app
+from app.db import default_session_factory, session_scope
+from app.kit.ratelimit import LocalLimiter
+from app.notices import planning, sending
+from app.notices.models import Delivery, DeliveryStatus
+from app.providers.outbox import OutboxEmailSender, OutboxSmsSender
+
+runner = CliRunner()
+
+
+def portal(*argv: str, code: int = 0) -> str:
+    result = runner.invoke(app, list(argv))
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture
+def campaign(fresh_database: str) -> int:
+    portal("demo", "--members", "60")
+    out = portal("campaign", "create", "--incident", "hq-2019", "--by", "admin@example.org", "--branches",
+                 "metropolitan,kent,gwent,west-midlands")
+    campaign_id = int(out.split("campaign ", 1)[1].split()[0])
+    portal("campaign", "approve", str(campaign_id), "--by", "approver@example.org")
+    portal("campaign", "send", str(campaign_id))
+    factory = default_session_factory()
+    assert planning.plan_campaign(factory, campaign_id)
+    for channel in ("email", "sms"):
+        while sending.send_chunk(factory, campaign_id, channel, email_sender=OutboxEmailSender(factory),
+                                 sms_sender=OutboxSmsSender(factory), limiter=LocalLimiter(10_000)) == 0.0:
+            pass
+    return campaign_id
+
+
+def test_the_author_cannot_approve_and_errors_are_plain(fresh_database: str) -> None:
+    portal("demo", "--members", "10")
+    out = portal("campaign", "create", "--incident", "hq-2019", "--by", "admin@example.org")
+    campaign_id = out.split("campaign ", 1)[1].split()[0]
+    assert "different admin" in portal("campaign", "approve", campaign_id, "--by", "admin@example.org", code=1)
+    assert "no incident" in portal("campaign", "create", "--incident", "nope", "--by", "admin@example.org", code=1)
+    assert "channels must be" in portal("campaign", "create", "--incident", "hq-2019", "--by", "admin@example.org",
+                                        "--channels", "fax", code=2)
+    assert "only an approved campaign" in portal("campaign", "send", campaign_id, code=1)
+
+
+def test_status_json_gives_counts_by_status_channel_and_branch(campaign: int) -> None:
+    report = json.loads(portal("campaign", "status", str(campaign), "--json"))
+    assert report["status"] == "completed"
+    assert report["counts"]["email"]["sent"] > 0
+    assert sum(r["count"] for r in report["by_branch"]) == report["total"]
+    assert {r["branch"] for r in report["by_branch"]} <= {"metropolitan", "kent", "gwent", "west-midlands"}
+    table = portal("campaign", "status", str(campaign))
+    assert "completed" in table and "email" in table
+
+
+def test_export_has_a_row_per_delivery_and_is_safe_to_open_in_a_spreadsheet(campaign: int, tmp_path: Path) -> None:
+    with session_scope(default_session_factory()) as session:
+        victim = session.execute(select(Delivery.id).where(Delivery.campaign_id == campaign)).scalars().first()
+        session.execute(update(Delivery).where(Delivery.id == victim).values(
+            status=DeliveryStatus.FAILED, error_code="550", error='=HYPERLINK("http://evil.example","x")'))
+        total = len(session.execute(select(Delivery.id).where(Delivery.campaign_id == campaign)).all())
+    target = tmp_path / "evidence.csv"
+    assert f"{total:,} deliveries written" in portal("campaign", "export", str(campaign), str(target))
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert len(rows) == total
+    bad = next(r for r in rows if r["delivery_id"] == str(victim))
+    assert bad["error"].startswith("'=")
+    sent = next(r for r in rows if r["status"] == "sent" and r["channel"] == "email")
+    assert "***@" in sent["destination"] and sent["reference"] and sent["sent_at"]
+
+
+def test_unreached_lists_members_no_channel_reached(campaign: int, tmp_path: Path) -> None:
+    with session_scope(default_session_factory()) as session:
+        member_id = session.execute(select(Delivery.member_id).where(
+            Delivery.campaign_id == campaign, Delivery.channel == "email")).scalars().first()
+        session.execute(update(Delivery).where(Delivery.campaign_id == campaign, Delivery.member_id == member_id)
+                        .values(status=DeliveryStatus.BOUNCED, error_code="bounce", error="mailbox full"))
+    target = tmp_path / "letters.csv"
+    out = portal("campaign", "unreached", str(campaign), "--csv", str(target))
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert len(rows) == 1 and "bounced" in rows[0]["why"]
+    assert rows[0]["membership_number"] in out
+
+
+def test_stop_all_and_resume_all_flip_the_switch(campaign: int) -> None:
+    assert "all sending stopped" in portal("stop-all")
+    assert json.loads(portal("campaign", "status", str(campaign), "--json"))["stop_switch"] is True
+    assert "sending resumed" in portal("resume-all")
+    assert json.loads(portal("campaign", "status", str(campaign), "--json"))["stop_switch"] is False
+
+
+def test_outbox_shows_what_members_would_receive(campaign: int) -> None:
+    out = portal("outbox", "--last", "3")
+    assert out.count("ref ") == 3 and "Police Staff Association" in out
+    with session_scope(default_session_factory()) as session:
+        reference = session.execute(select(Delivery.reference).where(
+            Delivery.campaign_id == campaign, Delivery.status == DeliveryStatus.SENT,
+            Delivery.channel == "email")).scalars().first()
+    from app.members import service as member_service
+
+    with session_scope(default_session_factory()) as session:
+        row = session.execute(select(Delivery).where(Delivery.reference == reference)).scalar_one()
+        address = member_service.contacts(session, [row.member_id])[row.member_id].email
+    mine = portal("outbox", "--to", address or "")
+    assert reference in mine
