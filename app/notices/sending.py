@@ -101,7 +101,7 @@ def lease_chunk(factory: SessionFactory, campaign_id: int, channel: str) -> Leas
         if not ids:
             due, pending, next_at = deliveries.work_left(campaign_id, channel, now)
             if due:
-                return 0.0
+                return 0.2  # other senders hold the due rows for the moment
             if pending == 0:
                 if campaign.planned_at is not None:
                     complete_if_done(session, campaign)
