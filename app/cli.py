@@ -420,10 +420,12 @@ def outbox(to: Annotated[str | None, typer.Option(help="Only messages to this ad
     if not entries:
         out.print("the outbox is empty" + (f" for {to}" if to else ""))
     for e in entries:
-        out.rule(f"#{e.id} {e.channel} to {e.to} at {e.created_at:%Y-%m-%d %H:%M:%S} (ref {e.reference or '-'})")
+        out.print(f"[bold]#{e.id} {e.channel} to {e.to}[/bold] at {e.created_at:%Y-%m-%d %H:%M:%S} UTC, "
+                  f"ref {e.reference or '-'}", highlight=False)
         if e.subject:
             out.print(f"Subject: {e.subject}")
         out.print(e.body, markup=False, highlight=False)
+        out.print()
 
 
 @audit_app.command("verify")

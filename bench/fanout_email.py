@@ -186,13 +186,13 @@ def print_figures(r: dict[str, Any]) -> None:
 
 
 # --- the run -------------------------------------------------------------------------------------
-def benchmark(members: int, timeout: float, keep_db: bool) -> int:
+def benchmark(members: int, timeout: float, keep_db: bool, extra_env: dict[str, str] | None = None) -> int:
     import psycopg  # noqa: F401  (fail early, before creating anything, if the driver is missing)
 
     h.loopback_only()
     db = h.Database(DB_NAME)
     logs = h.logs_dir(NAME)
-    result: dict[str, Any] = {"benchmark": NAME, "members": members,
+    result: dict[str, Any] = {"benchmark": NAME, "members": members, "extra_env": extra_env or {},
                               "targets": {"ratio_max": TARGET_RATIO, "peak_rss_mb_max": TARGET_RSS_MB}}
     load = os.getloadavg()
     try:
@@ -202,10 +202,10 @@ def benchmark(members: int, timeout: float, keep_db: bool) -> int:
             db.create()
             with h.bench_sendgrid() as fake:
                 settings = {**h.sendgrid_settings(fake), "SENDGRID_REQUESTS_PER_SECOND": 1000}
-                effective = h.effective_settings(settings)
+                effective = h.effective_settings(settings, extra_env)
                 result["settings"] = {k: getattr(effective, k) for k in (
                     "EMAIL_SENDERS", "EMAIL_CHUNK", "PLAN_CHUNK", "SENDGRID_REQUESTS_PER_SECOND")}
-                with h.make_stack(db, REDIS_DB, logs, settings) as stack:
+                with h.make_stack(db, REDIS_DB, logs, settings, extra_env) as stack:
                     result["demo_seconds"] = h.load_demo(stack, members)
                     campaign_id = h.create_approved_campaign(stack, "email", "--no-sms-fallback")
                     h.start_workers(stack, WORKERS)
@@ -283,8 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=120_000, help="demo members (120000)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before the whole run is abandoned")
     parser.add_argument("--keep-db", action="store_true", help=f"leave the {DB_NAME} database in place")
+    h.add_set_option(parser)
     args = parser.parse_args(argv)
-    return benchmark(args.members, args.timeout, args.keep_db)
+    return benchmark(args.members, args.timeout, args.keep_db, h.parse_sets(args.sets))
 
 
 if __name__ == "__main__":

@@ -145,9 +145,9 @@ def pick_branches(db: h.Database, target: int) -> tuple[list[str], int]:
 
 # --- one engine run ------------------------------------------------------------------------------
 def engine_run(db: h.Database, logs: Any, fake: Any, rate_limit: float, campaign_args: list[str], timeout: float,
-               demo_members: int | None = None) -> tuple[dict[str, Any], int]:
+               extra_env: dict[str, str], demo_members: int | None = None) -> tuple[dict[str, Any], int]:
     settings = {**h.twilio_settings(fake), "TWILIO_MESSAGES_PER_SECOND": rate_limit}
-    with h.make_stack(db, REDIS_DB, logs, settings) as stack:
+    with h.make_stack(db, REDIS_DB, logs, settings, extra_env) as stack:
         run: dict[str, Any] = {}
         if demo_members:
             run["demo_seconds"] = h.load_demo(stack, demo_members)
@@ -219,15 +219,17 @@ def print_figures(r: dict[str, Any]) -> None:
 
 
 # --- the run -------------------------------------------------------------------------------------
-def benchmark(messages: int, pacing_messages: int, pacing_rate: float, timeout: float, keep_db: bool) -> int:
+def benchmark(messages: int, pacing_messages: int, pacing_rate: float, timeout: float, keep_db: bool,
+              extra_env: dict[str, str] | None = None) -> int:
     import psycopg  # noqa: F401
 
     h.loopback_only()
     db = h.Database(DB_NAME)
     logs = h.logs_dir(NAME)
     members = math.ceil(messages / PHONE_SHARE)
+    extra_env = extra_env or {}
     result: dict[str, Any] = {"benchmark": NAME, "members": members, "messages_asked": messages,
-                              "pacing_rate": pacing_rate,
+                              "pacing_rate": pacing_rate, "extra_env": extra_env,
                               "targets": {"throughput_share_min": TARGET_THROUGHPUT, "pacing_tolerance": TARGET_PACING,
                                           "throttled_max": 0}}
     load = os.getloadavg()
@@ -236,13 +238,13 @@ def benchmark(messages: int, pacing_messages: int, pacing_rate: float, timeout: 
             deadline = time.monotonic() + timeout
             print(f"creating database {DB_NAME} ...", flush=True)
             db.create()
-            effective = h.effective_settings({"TWILIO_MESSAGES_PER_SECOND": UNLIMITED})
+            effective = h.effective_settings({"TWILIO_MESSAGES_PER_SECOND": UNLIMITED}, extra_env)
             result["settings"] = {k: getattr(effective, k) for k in ("SMS_SENDERS", "SMS_CHUNK", "PLAN_CHUNK")}
 
             # (a) throughput --------------------------------------------------------------------------
             with h.bench_twilio() as fake:
                 run, campaign_id = engine_run(db, h.logs_dir(f"{NAME}/throughput"), fake, UNLIMITED, [],
-                                              deadline - time.monotonic(), demo_members=members)
+                                              deadline - time.monotonic(), extra_env, demo_members=members)
                 result["throughput"] = run
                 rng = random.Random(1)
                 recorded = fake.messages
@@ -268,7 +270,7 @@ def benchmark(messages: int, pacing_messages: int, pacing_rate: float, timeout: 
             with h.bench_twilio(rate_limit=pacing_rate) as fake:
                 budget = min(deadline - time.monotonic(), expected / pacing_rate * 2 + 120)
                 pacing, _ = engine_run(db, h.logs_dir(f"{NAME}/pacing"), fake, pacing_rate,
-                                       ["--branches", ",".join(branches)], budget)
+                                       ["--branches", ",".join(branches)], budget, extra_env)
                 fake.reset_bench()
             result["pacing"] = pacing
 
@@ -310,8 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pacing-rate", type=float, default=50, help="messages per second for the pacing part (50)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before the whole run is abandoned")
     parser.add_argument("--keep-db", action="store_true", help=f"leave the {DB_NAME} database in place")
+    h.add_set_option(parser)
     args = parser.parse_args(argv)
-    return benchmark(args.messages, args.pacing_messages, args.pacing_rate, args.timeout, args.keep_db)
+    return benchmark(args.messages, args.pacing_messages, args.pacing_rate, args.timeout, args.keep_db,
+                     h.parse_sets(args.sets))
 
 
 if __name__ == "__main__":

@@ -221,11 +221,30 @@ def portal_env(**settings: Any) -> dict[str, str]:
     return env
 
 
-def effective_settings(settings: dict[str, Any]) -> Any:
+def effective_settings(settings: dict[str, Any], extra_env: dict[str, str] | None = None) -> Any:
     """The app's Settings as the stack's processes will see them (our overrides on top of the defaults)."""
     from app.config import Settings
 
-    return Settings(**{k: v for k, v in settings.items() if v is not None})
+    merged = {k: v for k, v in settings.items() if v is not None}
+    merged.update({k[len("PORTAL_"):]: v for k, v in (extra_env or {}).items() if k.startswith("PORTAL_")})
+    return Settings(**merged)
+
+
+def parse_sets(items: list[str] | None) -> dict[str, str]:
+    """`--set NAME=VALUE` options: extra environment for the stack's processes (for experiments, e.g.
+    PORTAL_SMS_SENDERS=16 or dramatiq_queue_prefetch=4); they win over the benchmark's own settings."""
+    env = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--set wants NAME=VALUE, not {item!r}")
+        env[name] = value
+    return env
+
+
+def add_set_option(parser: Any) -> None:
+    parser.add_argument("--set", action="append", metavar="NAME=VALUE", dest="sets",
+                        help="extra environment for the portal processes (repeatable), e.g. PORTAL_EMAIL_SENDERS=8")
 
 
 def sendgrid_settings(fake: Any) -> dict[str, str]:
@@ -238,10 +257,11 @@ def twilio_settings(fake: Any) -> dict[str, str]:
             "TWILIO_MESSAGING_SERVICE_SID": MESSAGING_SERVICE_SID, "TWILIO_API_BASE": fake.url}
 
 
-def make_stack(db: Database, redis_db: int, logs: Path, settings: dict[str, Any], worker_threads: int = 8) -> Any:
+def make_stack(db: Database, redis_db: int, logs: Path, settings: dict[str, Any],
+               extra_env: dict[str, str] | None = None, worker_threads: int = 8) -> Any:
     from tests.stack import Stack
 
-    return Stack(db.url, redis_db=redis_db, logs=logs, env=portal_env(**settings),
+    return Stack(db.url, redis_db=redis_db, logs=logs, env={**portal_env(**settings), **(extra_env or {})},
                  worker_threads=worker_threads)
 
 
@@ -316,18 +336,30 @@ def worker_peaks(stack: Any) -> list[float]:
 
 
 def send_and_wait(stack: Any, db: Database, campaign_id: int, channel: str, timeout: float,
-                  interval: float = 0.25) -> dict[str, Any]:
+                  interval: float = 0.25, stall: float = 120) -> dict[str, Any]:
     """`campaign send`, then poll until the campaign is planned and none of its `channel` deliveries is
-    queued or sending. Times are seconds from just before `campaign send` started."""
+    queued or sending. Times are seconds from just before `campaign send` started. Gives up when the
+    pending count has not gone down for `stall` seconds (a stuck engine should not eat the whole budget)."""
     start = time.perf_counter()
     cli_seconds, _ = portal(stack, "campaign", "send", str(campaign_id))
     polls = 0
     done_at = completed_at = None
     deadline = start + timeout
+    best, moved_at, said_at = None, start, start
     while True:
         pending, planned, status = db.progress(campaign_id, channel)
         polls += 1
         now = time.perf_counter() - start
+        if best is None or pending < best or not planned:
+            best, moved_at = pending, time.perf_counter()
+        elif time.perf_counter() - moved_at > stall:
+            problems = log_problems(stack.logs, 3)
+            raise RuntimeError(f"campaign {campaign_id}: {pending:,} {channel} deliveries pending and no progress"
+                               f" for {stall:.0f} s" + ("; in the logs: " + " | ".join(problems) if problems else ""))
+        if time.perf_counter() - said_at > 15:
+            said_at = time.perf_counter()
+            print(f"  ... {now:.0f} s: {pending:,} {channel} deliveries queued or sending"
+                  f"{'' if planned else ' (still planning)'}", flush=True)
         if done_at is None and planned and pending == 0:
             done_at = now
         if status == "completed":

@@ -163,7 +163,8 @@ def print_figures(r: dict[str, Any]) -> None:
 
 
 # --- the run -------------------------------------------------------------------------------------
-def benchmark(events: int, threads: int, batch: int, timeout: float, keep_db: bool) -> int:
+def benchmark(events: int, threads: int, batch: int, timeout: float, keep_db: bool,
+              extra_env: dict[str, str] | None = None) -> int:
     import psycopg  # noqa: F401
 
     h.loopback_only()
@@ -172,7 +173,7 @@ def benchmark(events: int, threads: int, batch: int, timeout: float, keep_db: bo
     wanted = math.ceil(events / 2)
     members = math.ceil(wanted / EMAIL_SHARE)
     result: dict[str, Any] = {"benchmark": NAME, "events_asked": events, "members": members, "threads": threads,
-                              "batch": batch, "targets": {"events_per_second_min": TARGET_EVENTS_PER_SECOND}}
+                              "batch": batch, "extra_env": extra_env or {}, "targets": {"events_per_second_min": TARGET_EVENTS_PER_SECOND}}
     load = os.getloadavg()
     try:
         with h.time_limit(timeout):
@@ -181,7 +182,7 @@ def benchmark(events: int, threads: int, batch: int, timeout: float, keep_db: bo
             db.create()
             with h.bench_sendgrid() as fake:
                 settings = {**h.sendgrid_settings(fake), "SENDGRID_REQUESTS_PER_SECOND": 1000}
-                with h.make_stack(db, REDIS_DB, logs, settings) as stack:
+                with h.make_stack(db, REDIS_DB, logs, settings, extra_env) as stack:
                     h.load_demo(stack, members)
                     campaign_id = h.create_approved_campaign(stack, "email", "--no-sms-fallback")
                     stack.start_web()
@@ -274,8 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=500, help="events per signed post (500)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before the whole run is abandoned")
     parser.add_argument("--keep-db", action="store_true", help=f"leave the {DB_NAME} database in place")
+    h.add_set_option(parser)
     args = parser.parse_args(argv)
-    return benchmark(args.events, args.threads, args.batch, args.timeout, args.keep_db)
+    return benchmark(args.events, args.threads, args.batch, args.timeout, args.keep_db, h.parse_sets(args.sets))
 
 
 if __name__ == "__main__":

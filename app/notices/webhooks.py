@@ -10,7 +10,7 @@ from typing import Any
 
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 
 from app.config import Settings
 from app.errors import Forbidden
@@ -65,5 +65,7 @@ def verify_twilio(settings: Settings, path_and_query: str, params: Mapping[str, 
         raise BadSignature("missing signature")
     url = settings.PUBLIC_BASE_URL.rstrip("/") + path_and_query
     validator = RequestValidator(settings.TWILIO_AUTH_TOKEN.get_secret_value())
-    if not validator.validate(url, dict(params), signature):
+    # Twilio may announce HMAC-SHA256 in a settings header; without it the signature is HMAC-SHA1.
+    algorithm = get_signature_algorithm(headers.get(SIGNATURE_SETTINGS_HEADER))
+    if not validator.validate(url, dict(params), signature, algorithm=algorithm):
         raise BadSignature("signature does not match")
