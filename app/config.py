@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     EMAIL_SENDERS: int = 4
     SMS_SENDERS: int = 8
     EMAIL_CHUNK: int = 1000
-    SMS_CHUNK: int = 20
+    SMS_CHUNK: int = 50
     PLAN_CHUNK: int = 5000
     SEND_LEASE_SECONDS: int = 300
     SEND_MAX_ATTEMPTS: int = 6

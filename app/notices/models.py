@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigId, TimestampMixin, UtcDateTime, utcnow
@@ -101,7 +101,12 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "member_id", "channel"),
         Index("ix_deliveries_work", "campaign_id", "channel", "status", "variant", "id"),
-        Index("ix_deliveries_lease", "status", "lease_until"),
+        # Partial indexes: rows are inserted queued and without a provider id, so these cost nothing then.
+        Index("ix_deliveries_lease", "lease_until", postgresql_where=text("status = 'sending'"),
+              sqlite_where=text("status = 'sending'")),
+        Index("ix_deliveries_provider_message_id", "provider_message_id",
+              postgresql_where=text("provider_message_id IS NOT NULL"),
+              sqlite_where=text("provider_message_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -117,7 +122,7 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    provider_message_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    provider_message_id: Mapped[str | None] = mapped_column(String(100))
     error_code: Mapped[str | None] = mapped_column(String(40))
     error: Mapped[str | None] = mapped_column(String(500))
     fallback_of_id: Mapped[int | None] = mapped_column(BigId)

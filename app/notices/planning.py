@@ -108,7 +108,8 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     return []
 
 
-def plan_chunk(session: Session, ctx: PlanContext, after_id: int, limit: int) -> tuple[int, int]:
+def plan_chunk(session: Session, ctx: PlanContext, after_id: int, limit: int,
+               suppressed: dict[str, set[str]] | None = None) -> tuple[int, int]:
     """Plan the next page of the audience; returns (last member id seen, members seen)."""
     repo = DeliveryRepository(session)
     exclude = repo.reached_member_ids(ctx.incident_id) if ctx.not_reached else None
@@ -119,10 +120,11 @@ def plan_chunk(session: Session, ctx: PlanContext, after_id: int, limit: int) ->
         return after_id, 0
     ids = [m.member_id for m in page]
     exposed = member_service.exposed_categories(session, ctx.incident_id, ids)
-    suppressed = {
-        Channel.EMAIL: repo.suppressed(Channel.EMAIL, (m.email_index for m in page if m.email_index)),
-        Channel.SMS: repo.suppressed(Channel.SMS, (m.phone_index for m in page if m.phone_index)),
-    }
+    if suppressed is None:
+        suppressed = {
+            Channel.EMAIL: repo.suppressed(Channel.EMAIL, (m.email_index for m in page if m.email_index)),
+            Channel.SMS: repo.suppressed(Channel.SMS, (m.phone_index for m in page if m.phone_index)),
+        }
     now = utcnow()
     rows = []
     for m in page:
@@ -136,12 +138,10 @@ def plan_chunk(session: Session, ctx: PlanContext, after_id: int, limit: int) ->
             language = ctx.language_for(channel, m.language)
             rows.append(_row(ctx, member_id=m.member_id, branch_id=m.branch_id, channel=channel, language=language,
                              variant=ctx.variant(language, exposed.get(m.member_id, [])), now=now, failure=failure))
-    new_ids = set(_insert(session, rows))
-    failed_email = [r for r in rows if r["channel"] == Channel.EMAIL and r["status"] == DeliveryStatus.FAILED]
-    if failed_email and new_ids:
-        found = repo.by_ids(new_ids)
-        add_sms_fallback(session, ctx, [d.id for d in found.values()
-                                        if d.channel == Channel.EMAIL and d.status == DeliveryStatus.FAILED])
+    _insert(session, rows)
+    failed = [r["member_id"] for r in rows if r["channel"] == Channel.EMAIL and r["status"] == DeliveryStatus.FAILED]
+    if failed and ctx.sms_fallback:
+        add_sms_fallback(session, ctx, repo.failed_email_ids(ctx.campaign_id, failed))
     return page[-1].member_id, len(page)
 
 
@@ -188,6 +188,7 @@ def plan_campaign(factory: SessionFactory, campaign_id: int) -> bool:
     settings = get_settings()
     after = 0
     started_senders = False
+    suppressed: dict[str, set[str]] | None = None
     while True:
         with session_scope(factory) as session:
             repo = CampaignRepository(session)
@@ -196,7 +197,10 @@ def plan_campaign(factory: SessionFactory, campaign_id: int) -> bool:
                 return False
             ctx = PlanContext.load(session, campaign)
             if campaign.planned_at is None:
-                after, seen = plan_chunk(session, ctx, after, settings.PLAN_CHUNK)
+                if suppressed is None:  # lists are small; read once per planning run
+                    deliveries = DeliveryRepository(session)
+                    suppressed = {c: deliveries.all_suppressed(c) for c in (Channel.EMAIL, Channel.SMS)}
+                after, seen = plan_chunk(session, ctx, after, settings.PLAN_CHUNK, suppressed)
                 repo.touch(campaign_id, utcnow())
                 done = seen == 0
             else:

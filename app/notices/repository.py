@@ -10,6 +10,7 @@ from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.kit import bulk
 from app.kit.repository import Repository
 from app.notices.models import (
     PENDING,
@@ -75,18 +76,26 @@ class DeliveryRepository:
     # --- planning ------------------------------------------------------------------------------
     def insert_new(self, rows: Sequence[dict[str, Any]]) -> list[int]:
         """Insert deliveries not yet planned (unique per campaign, member and channel); returns new ids."""
-        new: list[int] = []
-        for chunk in _chunks(rows, 1000):
-            stmt = self._insert().values(list(chunk))
-            stmt = stmt.on_conflict_do_nothing(index_elements=["campaign_id", "member_id", "channel"])
-            new.extend(self.session.execute(stmt.returning(D.c.id)).scalars())
-        return new
+        return bulk.insert_new(self.session, D, rows, conflict=["campaign_id", "member_id", "channel"],
+                               returning="id")
 
     def reached_member_ids(self, incident_id: int) -> Any:
         """Subquery: members any campaign of this incident has reached on some channel."""
         c = Campaign.__table__
         return (select(D.c.member_id).join(c, c.c.id == D.c.campaign_id)
                 .where(c.c.incident_id == incident_id, D.c.status.in_(REACHED)))
+
+    def all_suppressed(self, channel: str) -> set[str]:
+        s = Suppression.__table__
+        return set(self.session.execute(select(s.c.contact_index).where(s.c.channel == channel)).scalars())
+
+    def failed_email_ids(self, campaign_id: int, member_ids: Sequence[int]) -> list[int]:
+        found: list[int] = []
+        for chunk in _chunks(member_ids):
+            found.extend(self.session.execute(
+                select(D.c.id).where(D.c.campaign_id == campaign_id, D.c.channel == "email",
+                                     D.c.status == DeliveryStatus.FAILED, D.c.member_id.in_(chunk))).scalars())
+        return found
 
     def suppressed(self, channel: str, indexes: Iterable[str]) -> set[str]:
         wanted = [i for i in set(indexes) if i]
@@ -272,15 +281,8 @@ class ProviderEventRepository:
         """Store events not seen before; returns the event ids that were new."""
         if not rows:
             return set()
-        t = ProviderEvent.__table__
-        dialect = self.session.get_bind().dialect.name
-        new: set[str] = set()
-        for chunk in _chunks(rows, 500):
-            insert = postgresql.insert(t) if dialect == "postgresql" else sqlite.insert(t)
-            stmt = (insert.values(list(chunk)).on_conflict_do_nothing(index_elements=["provider", "event_id"])
-                    .returning(t.c.event_id))
-            new.update(self.session.execute(stmt).scalars())
-        return new
+        return set(bulk.insert_new(self.session, ProviderEvent.__table__, rows, conflict=["provider", "event_id"],
+                                   returning="event_id"))
 
     def count(self, provider: str | None = None) -> int:
         t = ProviderEvent.__table__

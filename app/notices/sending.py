@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -86,6 +87,36 @@ def _category_tables(session: Session) -> tuple[dict[str, rendering.Category], d
     return en, cy
 
 
+@dataclass(frozen=True)
+class _Static:
+    """What every chunk of a campaign renders with; templates cannot change once a campaign is approved."""
+
+    templates: dict[str, dict[str, NoticeTemplate]]  # channel -> language -> template
+    shared: dict[str, rendering.SharedValues]
+    categories: tuple[dict[str, rendering.Category], dict[str, rendering.Category]]
+    loaded_at: float
+
+
+_static: dict[tuple[Any, ...], _Static] = {}
+_STATIC_SECONDS = 60.0  # incident titles and category guidance may be edited; pick that up within a minute
+
+
+def _campaign_static(session: Session, campaign: Campaign) -> _Static:
+    now = time.monotonic()
+    key = (campaign.id, campaign.created_at, campaign.approved_at)
+    cached = _static.get(key)
+    if cached is not None and now - cached.loaded_at < _STATIC_SECONDS:
+        return cached
+    templates: dict[str, dict[str, NoticeTemplate]] = {}
+    for t in CampaignRepository(session).templates(campaign.id):
+        session.expunge(t)
+        templates.setdefault(t.channel, {})[t.language] = t
+    static = _Static(templates, {lang: shared_values(session, campaign, lang) for lang in ("en", "cy")},
+                     _category_tables(session), now)
+    _static[key] = static
+    return static
+
+
 def lease_chunk(factory: SessionFactory, campaign_id: int, channel: str) -> Leased | float | None:
     """Lease the next chunk; or say when to look again (seconds), or None when this sender can stop."""
     settings = get_settings()
@@ -113,10 +144,9 @@ def lease_chunk(factory: SessionFactory, campaign_id: int, channel: str) -> Leas
         rows = deliveries.rows(ids)
         contacts = member_service.contacts(session, [r.member_id for r in rows], open_email=channel == Channel.EMAIL,
                                            open_phone=channel == Channel.SMS)
-        templates = {t.language: t for t in repo.templates(campaign_id) if t.channel == channel}
-        en, cy = _category_tables(session)
-        shared = {lang: shared_values(session, campaign, lang) for lang in ("en", "cy")}
-        return Leased(campaign_id, channel, rows, contacts, templates, shared, en, cy)
+        static = _campaign_static(session, campaign)
+        en, cy = static.categories
+        return Leased(campaign_id, channel, rows, contacts, static.templates.get(channel, {}), static.shared, en, cy)
 
 
 def complete_if_done(session: Session, campaign: Campaign) -> bool:

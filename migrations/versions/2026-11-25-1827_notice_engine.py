@@ -125,9 +125,12 @@ def upgrade() -> None:
     sa.UniqueConstraint('reference', name=op.f('uq_deliveries_reference'))
     )
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
-        batch_op.create_index('ix_deliveries_lease', ['status', 'lease_until'], unique=False)
+        batch_op.create_index('ix_deliveries_lease', ['lease_until'], unique=False,
+                              postgresql_where=sa.text("status = 'sending'"), sqlite_where=sa.text("status = 'sending'"))
         batch_op.create_index(batch_op.f('ix_deliveries_member_id'), ['member_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_deliveries_provider_message_id'), ['provider_message_id'], unique=False)
+        batch_op.create_index('ix_deliveries_provider_message_id', ['provider_message_id'], unique=False,
+                              postgresql_where=sa.text("provider_message_id IS NOT NULL"),
+                              sqlite_where=sa.text("provider_message_id IS NOT NULL"))
         batch_op.create_index('ix_deliveries_work', ['campaign_id', 'channel', 'status', 'variant', 'id'], unique=False)
 
     op.create_table('notice_templates',
@@ -150,7 +153,7 @@ def downgrade() -> None:
     op.drop_table('notice_templates')
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_deliveries_work')
-        batch_op.drop_index(batch_op.f('ix_deliveries_provider_message_id'))
+        batch_op.drop_index('ix_deliveries_provider_message_id')
         batch_op.drop_index(batch_op.f('ix_deliveries_member_id'))
         batch_op.drop_index('ix_deliveries_lease')
 
