@@ -100,7 +100,9 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("campaign_id", "member_id", "channel"),
-        Index("ix_deliveries_work", "campaign_id", "channel", "status", "variant", "id"),
+        # Only queued rows are waiting for a sender; receipts moving sent rows on never touch this index.
+        Index("ix_deliveries_work", "campaign_id", "channel", "variant", "id",
+              postgresql_where=text("status = 'queued'"), sqlite_where=text("status = 'queued'")),
         # Partial indexes: rows are inserted queued and without a provider id, so these cost nothing then.
         Index("ix_deliveries_lease", "lease_until", postgresql_where=text("status = 'sending'"),
               sqlite_where=text("status = 'sending'")),

@@ -131,7 +131,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_deliveries_provider_message_id', ['provider_message_id'], unique=False,
                               postgresql_where=sa.text("provider_message_id IS NOT NULL"),
                               sqlite_where=sa.text("provider_message_id IS NOT NULL"))
-        batch_op.create_index('ix_deliveries_work', ['campaign_id', 'channel', 'status', 'variant', 'id'], unique=False)
+        batch_op.create_index('ix_deliveries_work', ['campaign_id', 'channel', 'variant', 'id'], unique=False,
+                              postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
 
     op.create_table('notice_templates',
     sa.Column('id', sa.Integer(), nullable=False),
