@@ -134,7 +134,8 @@ def run_floor(fake: Any, specs: list[dict[str, Any]], senders: int, processes: i
     return {"seconds": seconds, "processes": processes, "threads": senders,
             "requests": sum(r["requests"] for r in results), "recipients": sum(r["recipients"] for r in results),
             "errors": sum(r["error_count"] for r in results), "error_samples": [e for r in results for e in r["errors"]],
-            "fake_requests": fake.stats()["requests"], "fake_max_in_flight": fake.max_in_flight}
+            "fake_requests": fake.stats()["requests"], "fake_max_in_flight": fake.max_in_flight,
+            "cpu_seconds": h.floor_cpu(results)}
 
 
 def bulk_update(db: h.Database, campaign_id: int) -> dict[str, Any]:
@@ -174,7 +175,8 @@ def print_figures(r: dict[str, Any]) -> None:
         ("worker peak RSS MB", rss, f"VmHWM of each of {WORKERS} workers; CPU s {cpu};"
                                     f" this process (fake) {e['bench_cpu_seconds']:.1f}"),
         ("floor seconds", f"{f['seconds']:.2f}", f"requests {f['requests_seconds']:.2f} s ({f['threads']} threads in"
-                                                 f" {f['processes']} processes) + UPDATE {f['update_seconds']:.2f} s"),
+                                                 f" {f['processes']} processes, CPU {f['cpu_seconds']:.1f} s)"
+                                                 f" + UPDATE {f['update_seconds']:.2f} s"),
         ("ratio engine/floor", f"{r['ratio']:.1f}x", ""),
         (f"target ratio <= {TARGET_RATIO:g}x", h.verdict(r["targets"]["ratio_ok"]), f"{r['ratio']:.1f}x"),
         (f"target peak < {TARGET_RSS_MB:g} MB", h.verdict(r["targets"]["rss_ok"]),

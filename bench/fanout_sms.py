@@ -104,6 +104,7 @@ def run_floor(fake: Any, count: int, bodies: list[str], callback_base: str, thre
     return {"seconds": seconds, "messages": count, "sent": sent, "threads": threads, "processes": processes,
             "messages_per_second": h.rate(sent, seconds), "errors": sum(r["error_count"] for r in results),
             "error_samples": [e for r in results for e in r["errors"]], "fake_accepted": len(fake.accepted_at),
+            "cpu_seconds": h.floor_cpu(results),
             "fake_max_in_flight": fake.max_in_flight}
 
 
@@ -196,11 +197,14 @@ def print_figures(r: dict[str, Any]) -> None:
          f" {t['fake_max_in_flight']} in flight"),
         ("floor seconds", f"{f['seconds']:.2f}", f"TwilioSmsSender.send, {f['threads']} threads in"
                                                  f" {f['processes']} processes; max {f['fake_max_in_flight']} in flight"),
-        ("floor messages/s", f"{f['messages_per_second']:,.0f}", ""),
+        ("floor messages/s", f"{f['messages_per_second']:,.0f}", f"CPU {f['cpu_seconds']:.0f} s in the floor's processes"
+                                                                  f" ({f['cpu_seconds'] / max(f['sent'], 1) * 1000:.1f} ms"
+                                                                  f" per message)"),
         ("engine/floor", f"{r['throughput_share']:.0%}", f"{tw['rate'] / f['messages_per_second']:.0%} over the"
                                                           f" sending window" if f["messages_per_second"] else ""),
         ("worker CPU s", ", ".join(f"{c:.0f}" for c in t["worker_cpu_seconds"]),
-         f"throughput run; this process (fake) {t['bench_cpu_seconds']:.0f} s"),
+         f"throughput run, whole processes ({sum(t['worker_cpu_seconds']) / max(t['sent'], 1) * 1000:.1f} ms per"
+         f" message); this process (fake) {t['bench_cpu_seconds']:.0f} s"),
         ("pacing: messages", f"{p['sent']:,}", f"branches {','.join(r['pacing_branches'])}; limit"
                                                f" {r['pacing_rate']:g}/s at the fake and in the engine"),
         ("pacing: achieved/s", f"{pw['rate']:.2f}", f"first->last accepted over {pw['span_seconds']:.1f} s;"

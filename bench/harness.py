@@ -38,7 +38,6 @@ ADMIN_EMAIL = "admin@example.org"
 APPROVER_EMAIL = "approver@example.org"
 INCIDENT = "hq-2019"
 MESSAGING_SERVICE_SID = "MG" + "0" * 32
-PENDING = ("queued", "sending")
 
 
 class BenchTimeout(Exception):
@@ -57,8 +56,8 @@ def loopback_only() -> None:
 
 @contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
-    """Raise BenchTimeout in the main thread after `seconds`; SIGTERM/SIGINT unwind too, so every
-    `finally` (stopping the stack, dropping the database) still runs."""
+    """Raise BenchTimeout in the main thread after `seconds`; SIGTERM unwinds too (as SystemExit, like
+    Ctrl-C's KeyboardInterrupt), so every `finally` (stopping the stack, dropping the database) still runs."""
 
     def expired(*_: Any) -> None:
         raise BenchTimeout(f"overall time limit of {seconds:.0f} s reached")
@@ -196,14 +195,6 @@ def environment(load: tuple[float, float, float]) -> dict[str, Any]:
             **git_state()}
 
 
-def flush_redis(db: int) -> None:
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=6379, db=db)
-    client.flushdb()
-    client.close()
-
-
 # --- the portal in real processes ---------------------------------------------------------------------
 def logs_dir(name: str) -> Path:
     """bench/out/logs/<name>/ (git-ignored), emptied: the workers' and web's output of the last run."""
@@ -326,6 +317,63 @@ def self_cpu() -> float:
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def descendants(pid: int) -> list[int]:
+    """pid and every process below it (from /proc/<pid>/task/*/children)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo.extend(int(c) for c in task.read_text().split())
+            except OSError:
+                pass
+    return found
+
+
+def tree_cpu(pid: int) -> float:
+    total = 0.0
+    for p in descendants(pid):
+        try:
+            total += cpu_seconds(p)
+        except OSError:
+            pass
+    return total
+
+
+def tree_peak_rss_mb(pid: int) -> list[float]:
+    from tests.stack import peak_rss_mb
+
+    peaks = []
+    for p in descendants(pid):
+        try:
+            peaks.append(round(peak_rss_mb(p), 1))
+        except OSError:
+            pass
+    return peaks
+
+
+def start_web(stack: Any, processes: int = 1) -> None:
+    """`portal serve` for the stack; with processes > 1 as `--workers N` (uvicorn forks that many apps)."""
+    if processes <= 1:
+        stack.start_web()
+        return
+    import urllib.request
+
+    stack.web = stack._spawn("web", ["serve", "--host", "127.0.0.1", "--port", str(stack.port),
+                                     "--workers", str(processes)])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(stack.base_url + "/healthz", timeout=1):
+                if len(descendants(stack.web.pid)) > processes:  # every app process is up
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the web processes did not start; see " + str(stack.logs))
 
 
 def worker_peaks(stack: Any) -> list[float]:
@@ -461,9 +509,11 @@ def _floor_child(prepare: str, run: str, job: Any, ready: Any, go: Any, results:
         state = _resolve(prepare)(job)
         ready.put(os.getpid())
         go.wait()
+        cpu = self_cpu()
         start = time.perf_counter()
         out = _resolve(run)(state)
-        results.put({"ok": True, "seconds": time.perf_counter() - start, "ended": time.perf_counter(), **out})
+        ended = time.perf_counter()
+        results.put({"ok": True, "seconds": ended - start, "ended": ended, "cpu_seconds": self_cpu() - cpu, **out})
     except BaseException as exc:  # noqa: BLE001 - the parent must hear about it, not hang
         ready.put(os.getpid())
         results.put({"ok": False, "error": repr(exc)})
@@ -499,6 +549,11 @@ def parallel_floor(prepare: str, run: str, jobs: list[Any], timeout: float) -> t
             if proc.is_alive():
                 proc.kill()
                 proc.join(timeout=5)
+
+
+def floor_cpu(results: list[dict[str, Any]]) -> float:
+    """CPU seconds the floor's processes spent sending (the fakes' share is in this process)."""
+    return round(sum(r.get("cpu_seconds", 0.0) for r in results), 2)
 
 
 def split(total: int, parts: int) -> list[int]:

@@ -1,6 +1,6 @@
 """Benchmark: signed SendGrid event batches posted to a real `portal serve`, against a body-sink floor.
 
-    .venv/bin/python -m bench.webhooks [--events 50000] [--threads 4] [--batch 500]
+    .venv/bin/python -m bench.webhooks [--events 50000] [--threads 4] [--batch 500] [--web-processes 1]
     .venv/bin/python -m bench.webhooks --events 5000                  # quicker
 
 The benchmark creates (dropping it first if it exists) the database `portal_bench_webhooks` on the
@@ -15,7 +15,8 @@ delivery is `sent`. The workers are then stopped, so only the web process touche
   SendGrid reports them seconds apart, in batches of --batch (500) events, each signed with the fake's
   ECDSA key (`sign`) and a fresh timestamp before the clock starts. --threads client threads (4),
   each on one keep-alive connection, POST them to /webhooks/sendgrid of a `portal serve` process
-  started with PORTAL_SENDGRID_WEBHOOK_PUBLIC_KEY set to the fake's public key. Every answer must be
+  (`--workers N` with --web-processes N) started with PORTAL_SENDGRID_WEBHOOK_PUBLIC_KEY set to the
+  fake's public key. Every answer must be
   204. Afterwards COUNTs check that every delivery moved to delivered and that provider_events holds
   every event exactly once; two batches are then posted again and must change nothing.
 * floor: the same client threads POST the same bodies and headers to a minimal stdlib HTTP server in
@@ -142,12 +143,15 @@ def print_figures(r: dict[str, Any]) -> None:
                                               f" threads, processed then delivered"),
         ("webhook seconds", f"{w['seconds']:.2f}", f"answers {w['statuses']}; per post median"
                                                    f" {w['latency_median_ms']:.0f} ms, p95 {w['latency_p95_ms']:.0f} ms"),
-        ("events/s", f"{w['events_per_second']:,.0f}", "verified and applied (`portal serve`, one process)"),
+        ("events/s", f"{w['events_per_second']:,.0f}",
+         "verified and applied (`portal serve`, " + (f"--workers {r['web_processes']})" if r["web_processes"] > 1
+                                                     else "one process)")),
         ("floor seconds", f"{f['seconds']:.2f}", f"same posts to a stdlib server that only reads the body;"
                                                  f" answers {f['statuses']}"),
         ("floor events/s", f"{f['events_per_second']:,.0f}", ""),
         ("ratio webhooks/floor", f"{r['ratio']:.1f}x", ""),
-        ("web process", f"{r['web_cpu_seconds']:.1f}", f"CPU s while posting; peak RSS {r['web_peak_rss_mb']:.0f} MB"),
+        ("web CPU s", f"{r['web_cpu_seconds']:.1f}", f"while posting, all web processes; peak RSS"
+                                                     f" {r['web_peak_rss_mb']:.0f} MB"),
         ("deliveries delivered", f"{c['delivered']:,}", f"of {r['deliveries']:,}; delivered_at set on"
                                                         f" {c['delivered_at_set']:,}"),
         ("provider_events rows", f"{c['events']:,}", f"distinct event ids {c['distinct_events']:,}; processed"
@@ -164,7 +168,7 @@ def print_figures(r: dict[str, Any]) -> None:
 
 # --- the run -------------------------------------------------------------------------------------
 def benchmark(events: int, threads: int, batch: int, timeout: float, keep_db: bool,
-              extra_env: dict[str, str] | None = None) -> int:
+              extra_env: dict[str, str] | None = None, web_processes: int = 1) -> int:
     import psycopg  # noqa: F401
 
     h.loopback_only()
@@ -173,7 +177,7 @@ def benchmark(events: int, threads: int, batch: int, timeout: float, keep_db: bo
     wanted = math.ceil(events / 2)
     members = math.ceil(wanted / EMAIL_SHARE)
     result: dict[str, Any] = {"benchmark": NAME, "events_asked": events, "members": members, "threads": threads,
-                              "batch": batch, "extra_env": extra_env or {}, "targets": {"events_per_second_min": TARGET_EVENTS_PER_SECOND}}
+                              "batch": batch, "web_processes": web_processes, "extra_env": extra_env or {}, "targets": {"events_per_second_min": TARGET_EVENTS_PER_SECOND}}
     load = os.getloadavg()
     try:
         with h.time_limit(timeout):
@@ -185,7 +189,7 @@ def benchmark(events: int, threads: int, batch: int, timeout: float, keep_db: bo
                 with h.make_stack(db, REDIS_DB, logs, settings, extra_env) as stack:
                     h.load_demo(stack, members)
                     campaign_id = h.create_approved_campaign(stack, "email", "--no-sms-fallback")
-                    stack.start_web()
+                    h.start_web(stack, web_processes)
                     h.start_workers(stack, WORKERS)
                     print(f"setup: sending campaign {campaign_id} through the fake ...", flush=True)
                     result["setup"] = h.send_and_wait(stack, db, campaign_id, "email", deadline - time.monotonic())
@@ -215,12 +219,10 @@ def benchmark(events: int, threads: int, batch: int, timeout: float, keep_db: bo
                           flush=True)
                     assert stack.web is not None
                     web_pid = stack.web.pid
-                    cpu_before = h.cpu_seconds(web_pid)
+                    cpu_before = h.tree_cpu(web_pid)
                     posted = post_all(stack.base_url, batches, threads)
-                    result["web_cpu_seconds"] = h.cpu_seconds(web_pid) - cpu_before
-                    from tests.stack import peak_rss_mb
-
-                    result["web_peak_rss_mb"] = peak_rss_mb(web_pid)
+                    result["web_cpu_seconds"] = h.tree_cpu(web_pid) - cpu_before
+                    result["web_peak_rss_mb"] = max(h.tree_peak_rss_mb(web_pid))
                     posted["events_per_second"] = h.rate(result["events"], posted["seconds"])
                     result["webhooks"] = posted
                     print(f"webhooks: {posted['seconds']:.2f} s, {posted['events_per_second']:,.0f} events/s,"
@@ -273,11 +275,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=50_000, help="events to post, two per delivery (50000)")
     parser.add_argument("--threads", type=int, default=4, help="concurrent client threads (4)")
     parser.add_argument("--batch", type=int, default=500, help="events per signed post (500)")
+    parser.add_argument("--web-processes", type=int, default=1, help="`portal serve --workers N` (1)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before the whole run is abandoned")
     parser.add_argument("--keep-db", action="store_true", help=f"leave the {DB_NAME} database in place")
     h.add_set_option(parser)
     args = parser.parse_args(argv)
-    return benchmark(args.events, args.threads, args.batch, args.timeout, args.keep_db, h.parse_sets(args.sets))
+    return benchmark(args.events, args.threads, args.batch, args.timeout, args.keep_db, h.parse_sets(args.sets),
+                     args.web_processes)
 
 
 if __name__ == "__main__":
