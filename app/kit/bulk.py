@@ -8,6 +8,7 @@ statement run as executemany.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,8 +17,22 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 
-def _copy_value(value: Any) -> Any:
-    return json.dumps(value) if isinstance(value, dict | list) else value
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        value = json.dumps(value)
+    return str(value).translate(_ESCAPES)
 
 
 def insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]], *, conflict: Sequence[str],
@@ -36,9 +51,9 @@ def insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]], *
     conn.execute(text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} AS SELECT {names} FROM {table.name} WITH NO DATA"))
     conn.execute(text(f"TRUNCATE {stage}"))
     raw = conn.connection.driver_connection
+    # Writing preformatted text is several times faster than adapting each value with write_row().
     with raw.cursor() as cur, cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([_copy_value(row[c]) for c in columns])
+        copy.write("".join("\t".join([_copy_text(row[c]) for c in columns]) + "\n" for row in rows))
     result = conn.execute(text(
         f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
         f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING RETURNING {returning}"))

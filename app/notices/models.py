@@ -114,7 +114,9 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id", ondelete="CASCADE"), index=True)
-    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"))
+    # The member's branch when planned, for evidence by branch (branches are fixed reference data, so no
+    # foreign key: one trigger fewer per row on a 120,000-row insert).
+    branch_id: Mapped[int] = mapped_column(Integer)
     channel: Mapped[str] = mapped_column(String(10))
     language: Mapped[str] = mapped_column(String(2))
     # Members sharing a variant (language and exposed categories) get the same rendered content.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import secrets
 from collections.abc import Sequence
@@ -26,10 +27,12 @@ log = logging.getLogger(__name__)
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+_FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
+
+
 def new_reference() -> str:
     """60 random bits as XXXX-XXXX-XXXX."""
-    n = secrets.randbits(60)
-    chars = "".join(_ALPHABET[(n >> (5 * i)) & 31] for i in range(12))
+    chars = base64.b32encode(secrets.token_bytes(10)).decode()[:12].translate(_FROM_RFC4648)
     return f"{chars[:4]}-{chars[4:8]}-{chars[8:]}"
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import BigInteger, and_, any_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,7 @@ from app.notices.models import (
 D = Delivery.__table__
 
 
-def _chunks(items: Sequence[Any], size: int = 1000) -> Iterator[Sequence[Any]]:
+def _chunks(items: Sequence[Any], size: int = 5000) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -66,6 +66,12 @@ class DeliveryRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def _any(self, column: Any, ids: Sequence[int]) -> Any:
+        """`column IN ids`; on PostgreSQL as `= ANY(array)`, one parameter instead of one per id."""
+        if self.dialect == "postgresql":
+            return column == any_(bindparam(None, list(ids), type_=postgresql.ARRAY(BigInteger())))
+        return column.in_(list(ids))
+
     @property
     def dialect(self) -> str:
         return self.session.get_bind().dialect.name
@@ -94,7 +100,7 @@ class DeliveryRepository:
         for chunk in _chunks(member_ids):
             found.extend(self.session.execute(
                 select(D.c.id).where(D.c.campaign_id == campaign_id, D.c.channel == "email",
-                                     D.c.status == DeliveryStatus.FAILED, D.c.member_id.in_(chunk))).scalars())
+                                     D.c.status == DeliveryStatus.FAILED, self._any(D.c.member_id, chunk))).scalars())
         return found
 
     def suppressed(self, channel: str, indexes: Iterable[str]) -> set[str]:
@@ -130,7 +136,7 @@ class DeliveryRepository:
     def rows(self, ids: Sequence[int]) -> list[Any]:
         found: list[Any] = []
         for chunk in _chunks(ids):
-            found.extend(self.session.execute(select(D).where(D.c.id.in_(chunk)).order_by(D.c.id)).all())
+            found.extend(self.session.execute(select(D).where(self._any(D.c.id, chunk)).order_by(D.c.id)).all())
         return found
 
     def mark_sent(self, ids: Sequence[int], provider_ids: dict[int, str | None], now: datetime) -> None:
@@ -138,25 +144,25 @@ class DeliveryRepository:
         if not ids:
             return
         values = dict(
-            status=case((D.c.status.in_(PENDING), DeliveryStatus.SENT), else_=D.c.status),
+            status=case((or_(*[D.c.status == s for s in PENDING]), DeliveryStatus.SENT), else_=D.c.status),
             sent_at=func.coalesce(D.c.sent_at, now), lease_until=None, error_code=None, error=None, updated_at=now)
         distinct = set(provider_ids.values())
         if len(distinct) <= 1:
             pmid = next(iter(distinct), None)
             for chunk in _chunks(ids):
-                self.session.execute(update(D).where(D.c.id.in_(chunk)).values(
+                self.session.execute(update(D).where(self._any(D.c.id, chunk)).values(
                     **values, provider_message_id=func.coalesce(D.c.provider_message_id, pmid)))
         else:
-            for delivery_id in ids:
-                self.session.execute(update(D).where(D.c.id == delivery_id).values(
-                    **values, provider_message_id=func.coalesce(D.c.provider_message_id,
-                                                                provider_ids.get(delivery_id))))
+            # One statement, many parameter sets: psycopg pipelines them in a single round trip.
+            stmt = update(D).where(D.c.id == bindparam("b_id")).values(
+                **values, provider_message_id=func.coalesce(D.c.provider_message_id, bindparam("b_pmid")))
+            self.session.connection().execute(stmt, [{"b_id": i, "b_pmid": provider_ids.get(i)} for i in ids])
 
     def mark_retry(self, ids: Sequence[int], next_attempt_at: datetime, code: str | None, error: str,
                    now: datetime) -> None:
         for chunk in _chunks(ids):
             self.session.execute(
-                update(D).where(D.c.id.in_(chunk), D.c.status == DeliveryStatus.SENDING)
+                update(D).where(self._any(D.c.id, chunk), D.c.status == DeliveryStatus.SENDING)
                 .values(status=DeliveryStatus.QUEUED, lease_until=None, next_attempt_at=next_attempt_at,
                         error_code=code, error=error[:500], updated_at=now))
 
@@ -166,7 +172,7 @@ class DeliveryRepository:
         changed: list[int] = []
         for chunk in _chunks(ids):
             changed.extend(self.session.execute(
-                update(D).where(D.c.id.in_(chunk), D.c.status.in_([*PENDING, DeliveryStatus.SENT]))
+                update(D).where(self._any(D.c.id, chunk), D.c.status.in_([*PENDING, DeliveryStatus.SENT]))
                 .values(status=status, lease_until=None, failed_at=now, error_code=code, error=error[:500],
                         updated_at=now)
                 .returning(D.c.id)).scalars())
@@ -179,7 +185,7 @@ class DeliveryRepository:
         changed: list[int] = []
         for chunk in _chunks(ids):
             changed.extend(self.session.execute(
-                update(D).where(D.c.id.in_(chunk), D.c.status.in_(lower))
+                update(D).where(self._any(D.c.id, chunk), D.c.status.in_(lower))
                 .values(status=status, lease_until=None, sent_at=func.coalesce(D.c.sent_at, now), updated_at=now,
                         **stamp)
                 .returning(D.c.id)).scalars())
@@ -225,7 +231,7 @@ class DeliveryRepository:
         for chunk in _chunks(wanted):
             for row in self.session.execute(
                     select(D.c.id, D.c.campaign_id, D.c.member_id, D.c.channel, D.c.status)
-                    .where(D.c.id.in_(chunk))):
+                    .where(self._any(D.c.id, chunk))):
                 found[row.id] = row
         return found
 
@@ -266,7 +272,7 @@ class DeliveryRepository:
         for chunk in _chunks(member_ids):
             found.extend(self.session.execute(
                 select(D.c.member_id, D.c.channel, D.c.status, D.c.error_code, D.c.error)
-                .where(D.c.campaign_id == campaign_id, D.c.member_id.in_(chunk)).order_by(D.c.id)).all())
+                .where(D.c.campaign_id == campaign_id, self._any(D.c.member_id, chunk)).order_by(D.c.id)).all())
         return found
 
     def by_reference(self, reference: str) -> Any:

@@ -213,8 +213,8 @@ def send_email_chunk(chunk: Leased, sender: EmailSender, limiter: Limiter,
     _merge(total, first)
     for ids, batch in batches:
         outcome = Outcome()
-        limiter.acquire()
         try:
+            limiter.acquire()
             result = sender.send_batch(batch)
         except RetryableProviderError as exc:
             if exc.retry_after:
@@ -241,30 +241,33 @@ def status_callback_url(delivery_id: int) -> str:
 def send_sms_chunk(chunk: Leased, sender: SmsSender, limiter: Limiter,
                    record: Callable[[Outcome], None]) -> Outcome:
     outcome = Outcome()
-    for row in chunk.rows:
-        contact = chunk.contacts.get(row.member_id)
-        if contact is None or not contact.phone:
-            outcome.failed.append(([row.id], "no_contact", "no phone number on file"))
-            continue
-        template = chunk.templates.get(row.language) or chunk.templates["en"]
-        body = rendering.render_sms(template.text, chunk.shared[template.language],
-                                    chunk.categories_for(row.variant, template.language), chunk.values(row))
-        limiter.acquire()
-        try:
-            result = sender.send(SmsMessage(to=contact.phone, body=body, status_callback=status_callback_url(row.id)))
-        except RetryableProviderError as exc:
-            if exc.retry_after:
-                limiter.hold(exc.retry_after)
-            outcome.retry.append(([row.id], exc))
-        except PermanentProviderError as exc:
-            outcome.failed.append(([row.id], exc.code, exc.reason))
-        except Exception as exc:
-            log.exception("SMS failed unexpectedly")
-            outcome.retry.append(([row.id], RetryableProviderError(f"unexpected error: {exc!r}", code="error")))
-        else:
-            outcome.sent.append(row.id)
-            outcome.provider_ids[row.id] = result.provider_message_id
-    record(outcome)
+    try:
+        for row in chunk.rows:
+            contact = chunk.contacts.get(row.member_id)
+            if contact is None or not contact.phone:
+                outcome.failed.append(([row.id], "no_contact", "no phone number on file"))
+                continue
+            try:
+                template = chunk.templates.get(row.language) or chunk.templates["en"]
+                body = rendering.render_sms(template.text, chunk.shared[template.language],
+                                            chunk.categories_for(row.variant, template.language), chunk.values(row))
+                limiter.acquire()
+                result = sender.send(SmsMessage(to=contact.phone, body=body,
+                                                status_callback=status_callback_url(row.id)))
+            except RetryableProviderError as exc:
+                if exc.retry_after:
+                    limiter.hold(exc.retry_after)
+                outcome.retry.append(([row.id], exc))
+            except PermanentProviderError as exc:
+                outcome.failed.append(([row.id], exc.code, exc.reason))
+            except Exception as exc:  # e.g. Redis gone: what was sent so far is still recorded below
+                log.exception("SMS failed unexpectedly")
+                outcome.retry.append(([row.id], RetryableProviderError(f"unexpected error: {exc!r}", code="error")))
+            else:
+                outcome.sent.append(row.id)
+                outcome.provider_ids[row.id] = result.provider_message_id
+    finally:
+        record(outcome)
     return outcome
 
 

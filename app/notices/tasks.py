@@ -59,9 +59,9 @@ def enqueue_senders(session: Session, campaign_id: int, channels: Sequence[Chann
     settings = get_settings()
     for channel in dict.fromkeys(channels):
         count = settings.EMAIL_SENDERS if channel == Channel.EMAIL else settings.SMS_SENDERS
+        actor = send_email if channel == Channel.EMAIL else send_sms
         for slot in range(count):
-            enqueue(session, send_chunk, campaign_id=campaign_id, channel=channel.value, slot=slot,
-                    token=uuid.uuid4().hex)
+            enqueue(session, actor, campaign_id=campaign_id, channel=channel.value, slot=slot, token=uuid.uuid4().hex)
 
 
 # --- actors --------------------------------------------------------------------------------------
@@ -70,8 +70,7 @@ def plan_campaign(campaign_id: int) -> None:
     planning.plan_campaign(default_session_factory(), campaign_id)
 
 
-@dramatiq.actor(actor_name="notices.send_chunk", queue_name=Queues.DEFAULT, max_retries=3, time_limit=1_800_000)
-def send_chunk(campaign_id: int, channel: str, slot: int, token: str) -> None:
+def run_sender(actor: Any, campaign_id: int, channel: str, slot: int, token: str) -> None:
     """One sender: holds its slot, sends chunks while there is work, then hands on to its successor."""
     settings = get_settings()
     key = f"{campaign_id}:{channel}:{slot}"
@@ -94,8 +93,19 @@ def send_chunk(campaign_id: int, channel: str, slot: int, token: str) -> None:
         slots.release(key, token)
         return
     slots.claim(key, token, ttl + delay)
-    send_chunk.send_with_options(kwargs={"campaign_id": campaign_id, "channel": channel, "slot": slot,
-                                         "token": token}, delay=int(delay * 1000))
+    actor.send_with_options(kwargs={"campaign_id": campaign_id, "channel": channel, "slot": slot, "token": token},
+                            delay=int(delay * 1000))
+
+
+# Each channel has its own queue, so a worker's prefetch limit spreads senders across processes.
+@dramatiq.actor(actor_name="notices.send_email", queue_name=Queues.EMAIL, max_retries=3, time_limit=1_800_000)
+def send_email(campaign_id: int, channel: str, slot: int, token: str) -> None:
+    run_sender(send_email, campaign_id, channel, slot, token)
+
+
+@dramatiq.actor(actor_name="notices.send_sms", queue_name=Queues.SMS, max_retries=3, time_limit=1_800_000)
+def send_sms(campaign_id: int, channel: str, slot: int, token: str) -> None:
+    run_sender(send_sms, campaign_id, channel, slot, token)
 
 
 @periodic(every_seconds=get_settings().RECONCILE_SECONDS)
