@@ -101,7 +101,8 @@ def worker(threads: Annotated[int, typer.Option(help="Worker threads in this pro
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     # A low prefetch stops the first worker to poll from taking every sender job of a campaign.
-    w = dramatiq.Worker(broker, worker_threads=threads, queue_prefetch=max(1, threads // 2))
+    w = dramatiq.Worker(broker, worker_threads=threads)
+    w.queue_prefetch = max(1, threads // 2)
     scheduler = Scheduler()
     w.start()
     scheduler.start()
