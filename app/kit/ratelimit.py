@@ -11,8 +11,8 @@ import threading
 import time
 from typing import Any, Protocol
 
-# KEYS[1] = the limiter key. ARGV = interval (ms), burst allowance (ms), hold (ms from now, 0 = none).
-# Returns how many ms the caller must wait before its reserved slot.
+# KEYS[1] = the limiter key. ARGV = interval (ms), burst allowance (ms), hold (ms from now, 0 = none),
+# slots wanted. Returns how many ms the caller must wait before the first of its consecutive slots.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -24,8 +24,9 @@ if hold > 0 then
   if now + hold > tat then redis.call('SET', KEYS[1], now + hold, 'PX', math.ceil(hold) + 60000) end
   return 0
 end
+local count = tonumber(ARGV[4] or '1')
 local start = math.max(tat, now - burst)
-local nxt = start + interval
+local nxt = start + interval * count
 redis.call('SET', KEYS[1], nxt, 'PX', math.ceil(math.max(nxt - now, 0)) + 60000)
 return math.max(start - now, 0)
 """
@@ -34,7 +35,16 @@ return math.max(start - now, 0)
 class Limiter(Protocol):
     def acquire(self) -> float: ...
 
+    def reserve(self, count: int) -> list[float]: ...
+
     def hold(self, seconds: float) -> None: ...
+
+
+def wait_until(deadline: float) -> None:
+    """Sleep until a time.monotonic() deadline from reserve()."""
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
 
 
 class RedisLimiter:
@@ -52,14 +62,21 @@ class RedisLimiter:
 
     def acquire(self) -> float:
         """Reserve the next slot and sleep until it; returns the seconds waited."""
-        wait_ms = float(self._script(keys=[self.key], args=[self.interval_ms, self.burst_ms, 0]))
+        wait_ms = float(self._script(keys=[self.key], args=[self.interval_ms, self.burst_ms, 0, 1]))
         if wait_ms > 0:
             time.sleep(wait_ms / 1000)
         return wait_ms / 1000
 
+    def reserve(self, count: int) -> list[float]:
+        """Reserve `count` consecutive slots in one round trip; returns their time.monotonic() deadlines."""
+        now = time.monotonic()
+        wait_ms = float(self._script(keys=[self.key], args=[self.interval_ms, self.burst_ms, 0, count]))
+        start = now + wait_ms / 1000
+        return [start + i * self.interval_ms / 1000 for i in range(count)]
+
     def hold(self, seconds: float) -> None:
         """Give nobody a slot for `seconds` (the provider asked us to back off)."""
-        self._script(keys=[self.key], args=[self.interval_ms, self.burst_ms, max(1, int(seconds * 1000))])
+        self._script(keys=[self.key], args=[self.interval_ms, self.burst_ms, max(1, int(seconds * 1000)), 1])
 
 
 class LocalLimiter:
@@ -74,14 +91,17 @@ class LocalLimiter:
         self._lock = threading.Lock()
 
     def acquire(self) -> float:
+        deadline = self.reserve(1)[0]
+        wait = max(deadline - time.monotonic(), 0.0)
+        wait_until(deadline)
+        return wait
+
+    def reserve(self, count: int) -> list[float]:
         with self._lock:
             now = time.monotonic()
             start = max(self._tat, now - self.burst)
-            self._tat = start + self.interval
-            wait = max(start - now, 0.0)
-        if wait > 0:
-            time.sleep(wait)
-        return wait
+            self._tat = start + self.interval * count
+        return [start + i * self.interval for i in range(count)]
 
     def hold(self, seconds: float) -> None:
         with self._lock:

@@ -53,3 +53,12 @@ def test_the_in_process_limiter_holds_too() -> None:
     limiter = LocalLimiter(1000)
     limiter.hold(0.3)
     assert limiter.acquire() >= 0.25
+
+
+def test_reserved_slots_are_spaced_at_the_rate_and_shared(client: redis.Redis) -> None:
+    key = f"test:{uuid.uuid4().hex}"
+    first = RedisLimiter(client, key, rate=100).reserve(10)
+    second = RedisLimiter(client, key, rate=100).reserve(5)
+    gaps = [b - a for a, b in zip(first, first[1:], strict=False)]
+    assert all(abs(g - 0.01) < 1e-6 for g in gaps)
+    assert second[0] >= first[-1] + 0.009, "the next caller's slots come after this caller's"
