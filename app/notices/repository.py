@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, and_, any_, bindparam, case, func, or_, select, update
@@ -44,7 +44,12 @@ class CampaignRepository(Repository[Campaign]):
         return self.list(select(Campaign).where(Campaign.status.in_(statuses)).order_by(Campaign.id))
 
     def touch(self, campaign_id: int, now: datetime) -> None:
-        self.session.execute(update(Campaign).where(Campaign.id == campaign_id).values(heartbeat_at=now))
+        """Note activity; at most once a second, so many senders do not queue on the campaign's row lock."""
+        self.session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id,
+                   or_(Campaign.heartbeat_at.is_(None), Campaign.heartbeat_at < now - timedelta(seconds=1)))
+            .values(heartbeat_at=now))
 
     def templates(self, campaign_id: int) -> Sequence[NoticeTemplate]:
         return self.session.execute(
