@@ -212,16 +212,26 @@ DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "noti
 
 
 def _run(action: Any) -> Any:
-    """Run a service call in one transaction; an AppError becomes a red message and exit status 1."""
+    """Run a service call in one transaction; an AppError becomes a red message and exit status 1.
+
+    A transaction PostgreSQL chose as a deadlock victim changed nothing, so it is simply run again.
+    """
+    from sqlalchemy.exc import OperationalError
+
     from app.errors import AppError
 
     run_migrations()
-    try:
-        with session_scope(default_session_factory()) as session:
-            return action(session)
-    except AppError as exc:
-        console.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(1) from None
+    for attempt in range(3):
+        try:
+            with session_scope(default_session_factory()) as session:
+                return action(session)
+        except AppError as exc:
+            console.print(f"[red]{exc.message}[/red]")
+            raise typer.Exit(1) from None
+        except OperationalError as exc:
+            if "deadlock" not in str(exc.orig).lower() or attempt == 2:
+                raise
+    return None
 
 
 def _split(value: str | None) -> list[str]:

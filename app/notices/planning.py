@@ -195,7 +195,8 @@ def plan_campaign(factory: SessionFactory, campaign_id: int) -> bool:
     while True:
         with session_scope(factory) as session:
             repo = CampaignRepository(session)
-            campaign = repo.get(campaign_id)
+            # A chunk planned while the campaign is being cancelled would be left queued for ever.
+            campaign = repo.hold(campaign_id)
             if campaign is None or campaign.status != CampaignStatus.SENDING or repo.sending_stopped():
                 return False
             ctx = PlanContext.load(session, campaign)

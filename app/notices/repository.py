@@ -40,6 +40,12 @@ class CampaignRepository(Repository[Campaign]):
     def lock(self, campaign_id: int) -> Campaign | None:
         return self.get_one_or_none(select(Campaign).where(Campaign.id == campaign_id).with_for_update())
 
+    def hold(self, campaign_id: int) -> Campaign | None:
+        """Read the campaign and keep pause and cancel (FOR UPDATE) out until this transaction ends,
+        without blocking the senders' heartbeat updates."""
+        return self.get_one_or_none(select(Campaign).where(Campaign.id == campaign_id)
+                                    .with_for_update(read=True, key_share=True))
+
     def with_status(self, *statuses: str) -> Sequence[Campaign]:
         return self.list(select(Campaign).where(Campaign.status.in_(statuses)).order_by(Campaign.id))
 
@@ -125,8 +131,8 @@ class DeliveryRepository:
                              .on_conflict_do_nothing(index_elements=["channel", "contact_index"]))
 
     # --- leasing and recording -----------------------------------------------------------------
-    def lease(self, campaign_id: int, channel: str, limit: int, now: datetime, lease_until: datetime) -> list[int]:
-        """Take up to `limit` due deliveries, one variant first, so a chunk shares its content."""
+    def lease(self, campaign_id: int, channel: str, limit: int, now: datetime, lease_until: datetime) -> list[Any]:
+        """Take up to `limit` due deliveries, one variant first, so a chunk shares its content; returns the rows."""
         due = (select(D.c.id)
                .where(D.c.campaign_id == campaign_id, D.c.channel == channel, D.c.status == DeliveryStatus.QUEUED,
                       D.c.next_attempt_at <= now)
@@ -135,8 +141,8 @@ class DeliveryRepository:
         stmt = (update(D).where(D.c.id.in_(due.scalar_subquery()))
                 .values(status=DeliveryStatus.SENDING, lease_until=lease_until, attempts=D.c.attempts + 1,
                         updated_at=now)
-                .returning(D.c.id))
-        return sorted(self.session.execute(stmt).scalars())
+                .returning(*D.c))
+        return sorted(self.session.execute(stmt).all(), key=lambda r: r.id)
 
     def rows(self, ids: Sequence[int]) -> list[Any]:
         found: list[Any] = []

@@ -127,9 +127,11 @@ def lease_chunk(factory: SessionFactory, campaign_id: int, channel: str) -> Leas
         if campaign is None or campaign.status != CampaignStatus.SENDING or repo.sending_stopped():
             return None
         now = utcnow()
+        # The campaign row before the delivery rows: the same lock order as pause and cancel.
+        repo.touch(campaign_id, now)
         size = settings.EMAIL_CHUNK if channel == Channel.EMAIL else settings.SMS_CHUNK
-        ids = deliveries.lease(campaign_id, channel, size, now, now + timedelta(seconds=settings.SEND_LEASE_SECONDS))
-        if not ids:
+        rows = deliveries.lease(campaign_id, channel, size, now, now + timedelta(seconds=settings.SEND_LEASE_SECONDS))
+        if not rows:
             due, pending, next_at = deliveries.work_left(campaign_id, channel, now)
             if due:
                 return 0.2  # other senders hold the due rows for the moment
@@ -140,8 +142,6 @@ def lease_chunk(factory: SessionFactory, campaign_id: int, channel: str) -> Leas
                 return 1.0  # planning is still adding rows
             wait = (next_at - now).total_seconds() if next_at else settings.STALL_SECONDS
             return min(max(wait, 0.2), settings.STALL_SECONDS)
-        repo.touch(campaign_id, now)
-        rows = deliveries.rows(ids)
         contacts = member_service.contacts(session, [r.member_id for r in rows], open_email=channel == Channel.EMAIL,
                                            open_phone=channel == Channel.SMS)
         static = _campaign_static(session, campaign)
@@ -343,8 +343,13 @@ class Reconciled:
 
 def reconcile(session: Session) -> Reconciled:
     """Return expired leases, start due schedules, restart senders the queue lost, complete finished campaigns."""
-    from app.notices import tasks
+    result = reconcile_leases(session)
+    reconcile_campaigns(session, result)
+    return result
 
+
+def reconcile_leases(session: Session) -> Reconciled:
+    """Expired leases go back to the queue (or fail, out of attempts, and fall back to SMS)."""
     settings = get_settings()
     result = Reconciled()
     deliveries = DeliveryRepository(session)
@@ -357,6 +362,17 @@ def reconcile(session: Session) -> Reconciled:
             campaign = campaigns.get(campaign_id)
             if campaign is not None:
                 add_sms_fallback(session, PlanContext.load(session, campaign), ids)
+    return result
+
+
+def reconcile_campaigns(session: Session, result: Reconciled) -> None:
+    """Start due schedules, restart planning and senders the queue lost, complete finished campaigns."""
+    from app.notices import tasks
+
+    settings = get_settings()
+    deliveries = DeliveryRepository(session)
+    campaigns = CampaignRepository(session)
+    now = utcnow()
     for campaign in campaigns.with_status(CampaignStatus.SCHEDULED):
         if campaign.scheduled_at is not None and campaign.scheduled_at <= now:
             campaign.status = CampaignStatus.SENDING
@@ -383,7 +399,6 @@ def reconcile(session: Session) -> Reconciled:
             # Senders whose chain is still alive hold their slot, so these extra jobs give way at once.
             tasks.enqueue_senders(session, campaign.id, [Channel(c) for c in channels])
             result.nudged.append(campaign.id)
-    return result
 
 
 def _by_campaign(deliveries: DeliveryRepository, ids: Sequence[int]) -> dict[int, list[int]]:

@@ -111,8 +111,11 @@ def send_sms(campaign_id: int, channel: str, slot: int, token: str) -> None:
 @periodic(every_seconds=get_settings().RECONCILE_SECONDS)
 @dramatiq.actor(actor_name="notices.reconcile", queue_name=Queues.PERIODIC, max_retries=0)
 def reconcile() -> None:
+    # Two transactions, so lease rows are never held while campaign rows are locked (and vice versa).
     with session_scope(default_session_factory()) as session:
-        result = sending.reconcile(session)
+        result = sending.reconcile_leases(session)
+    with session_scope(default_session_factory()) as session:
+        sending.reconcile_campaigns(session, result)
     if result.leases_requeued or result.leases_failed or result.started or result.completed:
         log.info("reconciled: %s", result)
 
