@@ -267,25 +267,15 @@ def benchmark(members: int, timeout: float, keep_db: bool, extra_env: dict[str, 
                 failed = True
             return 1 if failed else 0
     except Exception as exc:
-        result["error"] = repr(exc)
-        print(f"{NAME}: the run failed: {exc!r}", file=sys.stderr)
-        for log in sorted(logs.glob("*.log")):
-            print(f"--- {log.name} (tail)\n{h.tail(log, 1500)}", file=sys.stderr)
-        return 1
+        return h.run_failed(NAME, result, exc, logs)
     finally:
-        h.write_json(NAME, result)
-        if keep_db:
-            db.close()
-        else:
-            db.drop()
+        h.finish_run(NAME, result, db, keep_db)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m bench.{NAME}", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--members", type=int, default=120_000, help="demo members (120000)")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds before the whole run is abandoned")
-    parser.add_argument("--keep-db", action="store_true", help=f"leave the {DB_NAME} database in place")
-    h.add_set_option(parser)
+    h.add_run_options(parser, DB_NAME)
     args = parser.parse_args(argv)
     return benchmark(args.members, args.timeout, args.keep_db, h.parse_sets(args.sets))
 

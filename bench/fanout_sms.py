@@ -296,17 +296,9 @@ def benchmark(messages: int, pacing_messages: int, pacing_rate: float, timeout: 
                 failed = failed or bool(sms.get("queued", 0) or sms.get("sending", 0))
             return 1 if failed else 0
     except Exception as exc:
-        result["error"] = repr(exc)
-        print(f"{NAME}: the run failed: {exc!r}", file=sys.stderr)
-        for log in sorted(logs.glob("*/*.log")):
-            print(f"--- {log.name} (tail)\n{h.tail(log, 1500)}", file=sys.stderr)
-        return 1
+        return h.run_failed(NAME, result, exc, logs, "*/*.log")
     finally:
-        h.write_json(NAME, result)
-        if keep_db:
-            db.close()
-        else:
-            db.drop()
+        h.finish_run(NAME, result, db, keep_db)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,9 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=20_000, help="SMS for the throughput part (20000)")
     parser.add_argument("--pacing-messages", type=int, default=3_000, help="SMS for the pacing part (3000)")
     parser.add_argument("--pacing-rate", type=float, default=50, help="messages per second for the pacing part (50)")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds before the whole run is abandoned")
-    parser.add_argument("--keep-db", action="store_true", help=f"leave the {DB_NAME} database in place")
-    h.add_set_option(parser)
+    h.add_run_options(parser, DB_NAME)
     args = parser.parse_args(argv)
     return benchmark(args.messages, args.pacing_messages, args.pacing_rate, args.timeout, args.keep_db,
                      h.parse_sets(args.sets))

@@ -238,6 +238,31 @@ def add_set_option(parser: Any) -> None:
                         help="extra environment for the portal processes (repeatable), e.g. PORTAL_EMAIL_SENDERS=8")
 
 
+def add_run_options(parser: Any, db_name: str) -> None:
+    """--timeout, --keep-db and --set, shared by the engine benchmarks."""
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds before the whole run is abandoned")
+    parser.add_argument("--keep-db", action="store_true", help=f"leave the {db_name} database in place")
+    add_set_option(parser)
+
+
+def run_failed(name: str, result: dict[str, Any], exc: BaseException, logs: Path, pattern: str = "*.log") -> int:
+    """Report a run that could not finish, with the tail of each process log; returns the exit status."""
+    result["error"] = repr(exc)
+    print(f"{name}: the run failed: {exc!r}", file=sys.stderr)
+    for log in sorted(logs.glob(pattern)):
+        print(f"--- {log.name} (tail)\n{tail(log, 1500)}", file=sys.stderr)
+    return 1
+
+
+def finish_run(name: str, result: dict[str, Any], db: Any, keep_db: bool) -> None:
+    """Write the figures and drop (or keep) the benchmark's database, whatever happened."""
+    write_json(name, result)
+    if keep_db:
+        db.close()
+    else:
+        db.drop()
+
+
 def sendgrid_settings(fake: Any) -> dict[str, str]:
     return {"SENDGRID_API_KEY": fake.api_key, "SENDGRID_HOST": fake.url,
             "SENDGRID_WEBHOOK_PUBLIC_KEY": fake.webhook_public_key}

@@ -257,17 +257,9 @@ def benchmark(events: int, threads: int, batch: int, timeout: float, keep_db: bo
                 print("note: errors in the logs:\n  " + "\n  ".join(result["log_problems"]))
             return 0 if applied_ok and floor["statuses"] == {204: len(batches)} else 1
     except Exception as exc:
-        result["error"] = repr(exc)
-        print(f"{NAME}: the run failed: {exc!r}", file=sys.stderr)
-        for log in sorted(logs.glob("*.log")):
-            print(f"--- {log.name} (tail)\n{h.tail(log, 1500)}", file=sys.stderr)
-        return 1
+        return h.run_failed(NAME, result, exc, logs)
     finally:
-        h.write_json(NAME, result)
-        if keep_db:
-            db.close()
-        else:
-            db.drop()
+        h.finish_run(NAME, result, db, keep_db)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,9 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4, help="concurrent client threads (4)")
     parser.add_argument("--batch", type=int, default=500, help="events per signed post (500)")
     parser.add_argument("--web-processes", type=int, default=1, help="`portal serve --workers N` (1)")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds before the whole run is abandoned")
-    parser.add_argument("--keep-db", action="store_true", help=f"leave the {DB_NAME} database in place")
-    h.add_set_option(parser)
+    h.add_run_options(parser, DB_NAME)
     args = parser.parse_args(argv)
     return benchmark(args.events, args.threads, args.batch, args.timeout, args.keep_db, h.parse_sets(args.sets),
                      args.web_processes)
