@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 import time
 from typing import Any
 
@@ -94,27 +93,7 @@ def floor_prepare(job: dict[str, Any]) -> dict[str, Any]:
 
 def floor_run(state: dict[str, Any]) -> dict[str, Any]:
     batches, sender = state["batches"], state["sender"]
-    lock = threading.Lock()
-    next_index = [0]
-    errors: list[str] = []
-
-    def loop() -> None:
-        while True:
-            with lock:
-                i = next_index[0]
-                next_index[0] += 1
-            if i >= len(batches):
-                return
-            try:
-                sender.send_batch(batches[i])
-            except Exception as exc:  # noqa: BLE001 - counted and reported, the floor must not hang
-                errors.append(repr(exc))
-
-    threads = [threading.Thread(target=loop) for _ in range(state["threads"])]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = h.bare_loop(batches, sender.send_batch, state["threads"])
     return {"requests": len(batches), "recipients": sum(len(b.recipients) for b in batches), "errors": errors[:5],
             "error_count": len(errors)}
 

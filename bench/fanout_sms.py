@@ -33,7 +33,6 @@ import math
 import os
 import random
 import sys
-import threading
 import time
 from typing import Any
 
@@ -66,27 +65,7 @@ def floor_prepare(job: dict[str, Any]) -> dict[str, Any]:
 
 def floor_run(state: dict[str, Any]) -> dict[str, Any]:
     messages, sender = state["messages"], state["sender"]
-    lock = threading.Lock()
-    next_index = [0]
-    errors: list[str] = []
-
-    def loop() -> None:
-        while True:
-            with lock:
-                i = next_index[0]
-                next_index[0] += 1
-            if i >= len(messages):
-                return
-            try:
-                sender.send(messages[i])
-            except Exception as exc:  # noqa: BLE001 - counted and reported
-                errors.append(repr(exc))
-
-    threads = [threading.Thread(target=loop) for _ in range(state["threads"])]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = h.bare_loop(messages, sender.send, state["threads"])
     return {"messages": len(messages), "error_count": len(errors), "errors": errors[:5]}
 
 

@@ -238,6 +238,33 @@ def add_set_option(parser: Any) -> None:
                         help="extra environment for the portal processes (repeatable), e.g. PORTAL_EMAIL_SENDERS=8")
 
 
+def bare_loop(items: list[Any], send: Any, threads: int) -> list[str]:
+    """Call `send(item)` for every item from `threads` threads taking the next item in turn (a floor's loop);
+    returns the errors (counted and reported: a floor must not hang on one)."""
+    lock = threading.Lock()
+    next_index = [0]
+    errors: list[str] = []
+
+    def loop() -> None:
+        while True:
+            with lock:
+                i = next_index[0]
+                next_index[0] += 1
+            if i >= len(items):
+                return
+            try:
+                send(items[i])
+            except Exception as exc:  # noqa: BLE001
+                errors.append(repr(exc))
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    return errors
+
+
 def add_run_options(parser: Any, db_name: str) -> None:
     """--timeout, --keep-db and --set, shared by the engine benchmarks."""
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before the whole run is abandoned")
