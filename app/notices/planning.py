@@ -153,24 +153,22 @@ def add_sms_fallback(session: Session, ctx: PlanContext, email_delivery_ids: Seq
     if not ctx.sms_fallback or not email_delivery_ids:
         return []
     repo = DeliveryRepository(session)
-    failed = [d for d in repo.by_ids(email_delivery_ids).values() if d.channel == Channel.EMAIL]
+    failed = [d for d in repo.rows(email_delivery_ids) if d.channel == Channel.EMAIL]
     if not failed:
         return []
     contacts = member_service.contacts(session, [d.member_id for d in failed], open_email=False, open_phone=False)
     suppressed = repo.suppressed(Channel.SMS, (c.phone_index for c in contacts.values() if c.phone_index))
     by_member = {d.member_id: d for d in failed}
-    exposed = member_service.exposed_categories(session, ctx.incident_id, list(by_member))
-    # The member's own language choice is not re-read here: the email's language stands.
-    email_rows = {r.id: r for r in repo.rows([d.id for d in failed])}
     now = utcnow()
     rows = []
     for member_id, d in by_member.items():
         contact = contacts.get(member_id)
         if contact is None or not contact.phone_index or contact.phone_index in suppressed:
             continue
-        language = ctx.language_for(Channel.SMS, email_rows[d.id].language)
+        # The email's language and exposed categories (kept in its variant) stand for the SMS too.
+        language = ctx.language_for(Channel.SMS, d.language)
         rows.append(_row(ctx, member_id=member_id, branch_id=contact.branch_id, channel=Channel.SMS,
-                         language=language, variant=ctx.variant(language, exposed.get(member_id, [])), now=now,
+                         language=language, variant=f"{language}:{d.variant.partition(':')[2]}", now=now,
                          fallback_of=d.id))
     new_ids = _insert(session, rows)
     if new_ids:
