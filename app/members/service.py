@@ -41,7 +41,7 @@ def audience_page(
 
 
 def exposed_categories(session: Session, incident_id: int, member_ids: Sequence[int]) -> dict[int, list[int]]:
-    """Category ids each member had exposed in the incident."""
+    """Category ids each member had exposed in the incident; read by id range, so pass a page of the audience."""
     return AudienceRepository(session).exposed_categories(incident_id, member_ids) if member_ids else {}
 
 
