@@ -213,9 +213,11 @@ def load_actors() -> None:
 class EmbeddedWorker:
     """The in-process worker of the embedded default: same actors, in-memory broker."""
 
-    def __init__(self, *, threads: int = 4) -> None:
+    def __init__(self, *, threads: int = 12) -> None:
         load_actors()
         self.worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+        # At most 4 jobs per queue at once: email and SMS senders never take every thread.
+        self.worker.queue_prefetch = 4
         self.scheduler = Scheduler()
 
     def start(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from functools import lru_cache
@@ -78,9 +79,10 @@ def run_sender(actor: Any, campaign_id: int, channel: str, slot: int, token: str
     if not slots.claim(key, token, ttl):
         return  # another live sender holds this slot
     factory = default_session_factory()
-    deadline = 20  # chunks per message, so one job never holds a worker thread for too long
+    # One job holds a worker thread for at most ~10 s, then hands on, so other queues get their turn.
+    deadline = time.monotonic() + 10
     delay: float | None = 0.0
-    for _ in range(deadline):
+    while time.monotonic() < deadline:
         delay = sending.send_chunk(
             factory, campaign_id, channel,
             email_sender=email_sender() if channel == Channel.EMAIL else None,
