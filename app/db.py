@@ -6,9 +6,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -114,15 +113,6 @@ def session_scope(factory: SessionFactory) -> Iterator[Session]:
         session.close()
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """The request owns the transaction: commit after the handler, roll back on error."""
-    with session_scope(request.app.state.session_factory) as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
-
-
 _engines: dict[str, Engine] = {}
 
 
@@ -153,4 +143,26 @@ def migrate(url: str | None = None, revision: str = "head") -> None:
     """Bring the database schema to `revision` (the latest by default)."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    config = alembic_config(url)
+    if revision == "head" and _at_head(config, url):
+        return  # every command migrates first; an up-to-date database should not cost it a full Alembic run
+    command.upgrade(config, revision)
+
+
+def _at_head(config: Any, url: str | None) -> bool:
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from app.config import get_settings
+
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    engine = create_db_engine(url or get_settings().DATABASE_URL)
+    try:
+        with engine.connect() as conn:
+            current = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    except DBAPIError:  # no alembic_version yet: a new database
+        return False
+    finally:
+        engine.dispose()  # leave no pooled connection behind (a test may drop this database next)
+    return current == heads

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.db import SessionDep
+from app.deps import SessionDep
 from app.incidents import service as incident_service
 from app.templating import render
 

@@ -30,9 +30,42 @@ def _copy_text(value: Any) -> str:
         return str(value)
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, bytes):
+        return "\\\\x" + value.hex()  # bytea's hex form, its backslash escaped for COPY
     if isinstance(value, dict | list):
         value = json.dumps(value)
     return str(value).translate(_ESCAPES)
+
+
+def _column_text(values: list[Any]) -> list[str]:
+    """A column in COPY's text format; each distinct value is formatted once (most columns repeat)."""
+    try:
+        distinct = set(values)
+    except TypeError:  # JSON values
+        return [_copy_text(v) for v in values]
+    kinds = set(map(type, values)) - {type(None)}  # of all values: the set above has merged True with 1
+    # True == 1 and 1 == 1.0 would share one entry; strings and their enums format alike.
+    if len(kinds) > 1 and not all(issubclass(k, str) for k in kinds):
+        return [_copy_text(v) for v in values]
+    memo = {v: _copy_text(v) for v in distinct}
+    return [memo[v] for v in values]
+
+
+def copy_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """Rows as the body of a `COPY ... FROM STDIN` in text format."""
+    columns_text = [_column_text([row[c] for row in rows]) for c in columns]
+    return "\n".join(map("\t".join, zip(*columns_text))) + "\n"
+
+
+def copy_rows(session: Session, table_name: str, rows: Sequence[dict[str, Any]]) -> None:
+    """COPY rows (dicts with the same keys) into a PostgreSQL table in the session's transaction."""
+    if not rows:
+        return
+    columns = list(rows[0].keys())
+    raw = session.connection().connection.driver_connection
+    # Writing preformatted text is several times faster than adapting each value with write_row().
+    with raw.cursor() as cur, cur.copy(f"COPY {table_name} ({', '.join(columns)}) FROM STDIN") as copy:
+        copy.write(copy_text(rows, columns))
 
 
 def insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]], *, conflict: Sequence[str],
@@ -50,10 +83,7 @@ def insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]], *
     conn = session.connection()
     conn.execute(text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} AS SELECT {names} FROM {table.name} WITH NO DATA"))
     conn.execute(text(f"TRUNCATE {stage}"))
-    raw = conn.connection.driver_connection
-    # Writing preformatted text is several times faster than adapting each value with write_row().
-    with raw.cursor() as cur, cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-        copy.write("".join("\t".join([_copy_text(row[c]) for c in columns]) + "\n" for row in rows))
+    copy_rows(session, stage, rows)
     result = conn.execute(text(
         f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
         f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING RETURNING {returning}"))

@@ -208,6 +208,7 @@ def import_members(
     summary.unchanged = staged - summary.inserted - summary.updated
     repo.merge_staged_members()
     repo.drop_stage(MEMBER_STAGE)
+    repo.refresh_statistics(members=True)
     summary.written = True
     audit_service.record(session, actor=actor, action="members.import", **summary.as_dict())
     return summary
@@ -272,6 +273,7 @@ def import_exposures(
     summary.inserted, summary.removed = repo.count_exposure_changes()
     repo.merge_staged_exposures()
     repo.drop_stage(EXPOSURE_STAGE)
+    repo.refresh_statistics(exposures=True)
     summary.written = True
     audit_service.record(session, actor=actor, action="exposures.import", **summary.as_dict())
     return summary

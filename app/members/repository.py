@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    cast,
     delete,
     exists,
     func,
@@ -26,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.kit import bulk
 from app.kit.repository import Repository
 from app.members.models import Exposure, Member
 
@@ -81,6 +83,12 @@ class MemberRepository(Repository[Member]):
         conn.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
         table.create(conn)
 
+    def refresh_statistics(self, *, members: bool = False, exposures: bool = False) -> None:
+        """Fresh planner statistics after a bulk load, so the next campaign's queries plan well at once."""
+        for table, wanted in ((Member.__table__, members), (Exposure.__table__, exposures)):
+            if wanted:
+                self.session.connection().execute(text(f"ANALYZE {table.name}"))
+
     def drop_stage(self, table: Table) -> None:
         self.session.connection().execute(text(f"DROP TABLE IF EXISTS {table.name}"))
 
@@ -89,11 +97,7 @@ class MemberRepository(Repository[Member]):
             return
         if self.dialect == "postgresql":
             # COPY is the fastest way into PostgreSQL; the staging table lives in this transaction.
-            cols = list(rows[0].keys())
-            raw = self.session.connection().connection.driver_connection
-            with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row([row[c] for c in cols])
+            bulk.copy_rows(self.session, table.name, rows)
         else:
             self.session.execute(table.insert(), list(rows))
 
@@ -220,11 +224,17 @@ class AudienceRepository:
     ) -> Sequence[Any]:
         m = Member.__table__
         e = Exposure.__table__
-        exposed = [e.c.member_id == m.c.id, e.c.incident_id == incident_id]
+        # The bound on e.member_id lets the merge join start at this page instead of the first member.
+        exposed = [e.c.member_id == m.c.id, e.c.member_id > after_id, e.c.incident_id == incident_id]
         if category_ids:
             exposed.append(e.c.category_id.in_(category_ids))
+        # Every category the member had exposed in the incident (not only the filtered ones), as "3,5,7".
+        ec = e.alias("ec")
+        categories = (select(func.aggregate_strings(cast(ec.c.category_id, String), ","))
+                      .where(ec.c.member_id == m.c.id, ec.c.incident_id == incident_id).scalar_subquery())
         stmt = (
-            select(m.c.id, m.c.branch_id, m.c.preferred_language, m.c.email_index, m.c.phone_index)
+            select(m.c.id, m.c.branch_id, m.c.preferred_language, m.c.email_index, m.c.phone_index,
+                   categories.label("category_ids"))
             .where(m.c.id > after_id, exists().where(and_(*exposed)))
             .order_by(m.c.id)
             .limit(limit)
@@ -236,19 +246,6 @@ class AudienceRepository:
         if exclude_member_ids is not None:
             stmt = stmt.where(m.c.id.not_in(exclude_member_ids))
         return self.session.execute(stmt).all()
-
-    def exposed_categories(self, incident_id: int, member_ids: Sequence[int]) -> dict[int, list[int]]:
-        e = Exposure.__table__
-        found: dict[int, list[int]] = {}
-        # A page of the audience is a range of ids: a range scan beats a long IN list.
-        wanted = set(member_ids)
-        stmt = (select(e.c.member_id, e.c.category_id)
-                .where(e.c.incident_id == incident_id, e.c.member_id.between(min(wanted), max(wanted)))
-                .order_by(e.c.member_id, e.c.category_id))
-        for member_id, category_id in self.session.execute(stmt):
-            if member_id in wanted:
-                found.setdefault(member_id, []).append(category_id)
-        return found
 
     def contact_rows(self, member_ids: Sequence[int]) -> Sequence[Any]:
         from app.branches.models import Branch

@@ -24,6 +24,7 @@ class AudienceMember:
     language: str
     email_index: str | None
     phone_index: str | None
+    category_ids: tuple[int, ...]  # exposed in the incident, ascending
 
 
 def audience_page(
@@ -37,12 +38,14 @@ def audience_page(
     rows = AudienceRepository(session).audience_page(
         incident_id=incident_id, category_ids=category_ids, branch_ids=branch_ids, language=language,
         exclude_member_ids=exclude_member_ids, after_id=after_id, limit=limit)
-    return [AudienceMember(r.id, r.branch_id, r.preferred_language, r.email_index, r.phone_index) for r in rows]
-
-
-def exposed_categories(session: Session, incident_id: int, member_ids: Sequence[int]) -> dict[int, list[int]]:
-    """Category ids each member had exposed in the incident; read by id range, so pass a page of the audience."""
-    return AudienceRepository(session).exposed_categories(incident_id, member_ids) if member_ids else {}
+    parsed: dict[str, tuple[int, ...]] = {}  # a few distinct sets of categories cover most members
+    members = []
+    for r in rows:
+        ids = parsed.get(r.category_ids)
+        if ids is None:
+            ids = parsed[r.category_ids] = tuple(sorted(int(c) for c in (r.category_ids or "").split(",") if c))
+        members.append(AudienceMember(r.id, r.branch_id, r.preferred_language, r.email_index, r.phone_index, ids))
+    return members
 
 
 @dataclass(frozen=True)

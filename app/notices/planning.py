@@ -6,7 +6,7 @@ import base64
 import logging
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,8 +32,14 @@ _FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
 
 def new_reference() -> str:
     """60 random bits as XXXX-XXXX-XXXX."""
-    chars = base64.b32encode(secrets.token_bytes(10)).decode()[:12].translate(_FROM_RFC4648)
-    return f"{chars[:4]}-{chars[4:8]}-{chars[8:]}"
+    return new_references(1)[0]
+
+
+def new_references(count: int) -> list[str]:
+    """`count` references at once: one read of the system's random source, one encoding."""
+    # 10 random bytes encode to exactly 16 base32 characters; the first 12 carry 60 random bits.
+    chars = base64.b32encode(secrets.token_bytes(10 * count)).decode().translate(_FROM_RFC4648)
+    return [f"{chars[i:i + 4]}-{chars[i + 4:i + 8]}-{chars[i + 8:i + 12]}" for i in range(0, 16 * count, 16)]
 
 
 def normalise_reference(text: str) -> str:
@@ -53,6 +59,7 @@ class PlanContext:
     sms_fallback: bool
     template_languages: dict[str, set[str]]
     category_codes: dict[int, str]
+    _variants: dict[tuple[str, tuple[int, ...]], str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, session: Session, campaign: Campaign) -> PlanContext:
@@ -74,7 +81,12 @@ class PlanContext:
         return preferred if preferred in self.template_languages.get(channel, ()) else "en"
 
     def variant(self, language: str, category_ids: Sequence[int]) -> str:
-        return f"{language}:" + ".".join(sorted(self.category_codes[c] for c in category_ids))[:190]
+        key = (language, tuple(category_ids))
+        found = self._variants.get(key)
+        if found is None:
+            found = f"{language}:" + ".".join(sorted(self.category_codes[c] for c in category_ids))[:190]
+            self._variants[key] = found
+        return found
 
 
 def variant_categories(variant: str) -> list[str]:
@@ -87,7 +99,7 @@ def _row(ctx: PlanContext, *, member_id: int, branch_id: int, channel: str, lang
          now: datetime, failure: tuple[str, str] | None = None, fallback_of: int | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {
         "campaign_id": ctx.campaign_id, "member_id": member_id, "branch_id": branch_id, "channel": channel,
-        "language": language, "variant": variant, "reference": new_reference(), "status": DeliveryStatus.QUEUED,
+        "language": language, "variant": variant, "reference": "", "status": DeliveryStatus.QUEUED,
         "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now, "fallback_of_id": fallback_of,
         "failed_at": None, "error_code": None, "error": None,
     }
@@ -100,14 +112,14 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     """Insert new deliveries; a (vanishingly rare) reference collision is retried with fresh codes."""
     repo = DeliveryRepository(session)
     for attempt in range(3):
+        for row, reference in zip(rows, new_references(len(rows)), strict=True):
+            row["reference"] = reference
         try:
             with session.begin_nested():
                 return repo.insert_new(rows)
         except IntegrityError:
             if attempt == 2:
                 raise
-            for row in rows:
-                row["reference"] = new_reference()
     return []
 
 
@@ -121,8 +133,6 @@ def plan_chunk(session: Session, ctx: PlanContext, after_id: int, limit: int,
         language=ctx.language, exclude_member_ids=exclude, after_id=after_id, limit=limit)
     if not page:
         return after_id, 0
-    ids = [m.member_id for m in page]
-    exposed = member_service.exposed_categories(session, ctx.incident_id, ids)
     if suppressed is None:
         suppressed = {
             Channel.EMAIL: repo.suppressed(Channel.EMAIL, (m.email_index for m in page if m.email_index)),
@@ -140,7 +150,7 @@ def plan_chunk(session: Session, ctx: PlanContext, after_id: int, limit: int,
                 failure = ("suppressed", f"this {channel.value} contact is on the suppression list")
             language = ctx.language_for(channel, m.language)
             rows.append(_row(ctx, member_id=m.member_id, branch_id=m.branch_id, channel=channel, language=language,
-                             variant=ctx.variant(language, exposed.get(m.member_id, [])), now=now, failure=failure))
+                             variant=ctx.variant(language, m.category_ids), now=now, failure=failure))
     _insert(session, rows)
     failed = [r["member_id"] for r in rows if r["channel"] == Channel.EMAIL and r["status"] == DeliveryStatus.FAILED]
     if failed and ctx.sms_fallback:

@@ -1,0 +1,20 @@
+"""FastAPI dependencies shared by routers (kept out of app.db so commands start without FastAPI)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.db import session_scope
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request owns the transaction: commit after the handler, roll back on error."""
+    with session_scope(request.app.state.session_factory) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
