@@ -127,6 +127,8 @@ class FakeSendGrid(FakeProvider):
         self.auto_webhooks = auto_webhooks
         self.auto_outcome = auto_outcome
         self.scheduled_sends: dict[str, str] = {}
+        # SendGrid retries "at increasing intervals for up to 24 hours"; compressed into seconds here.
+        self.webhook_retry_delays: tuple[float, ...] = (0.5, 1, 2, 4, 8, 15)
         self._messages: list[SentEmail] = []
         self._messages_lock = threading.Lock()
         self._private_key = ec.generate_private_key(ec.SECP256R1())
@@ -271,8 +273,15 @@ class FakeSendGrid(FakeProvider):
         return events
 
     def _post_batches(self, events: list[dict[str, Any]], batch_size: int = 500) -> None:
+        """Post in batches; like SendGrid, a batch the receiver did not take (non-2xx, no answer) is posted again."""
         for start in range(0, len(events), batch_size):
-            self.post_events(events[start : start + batch_size])
+            batch = events[start : start + batch_size]
+            status = self.post_events(batch)
+            for delay in self.webhook_retry_delays:
+                if 200 <= status < 300:
+                    break
+                time.sleep(delay)
+                status = self.post_events(batch)
 
     def handle_control(self, name: str, request: Request) -> Reply | None:
         payload = request.json() or {}

@@ -98,6 +98,23 @@ def test_sendgrid_auto_webhooks(
     assert [e["event"] for e in json.loads(hook.text)] == ["processed", "delivered"] * 2
 
 
+def test_sendgrid_posts_a_refused_batch_again_until_it_is_taken(
+    sendgrid_fake: FakeSendGrid, sendgrid_sender: SendGridEmailSender, webhook_sink: WebhookSink
+) -> None:
+    sendgrid_fake.webhook_url = webhook_sink.url + "/webhooks/sendgrid"
+    sendgrid_fake.auto_webhooks = True
+    sendgrid_fake.webhook_retry_delays = (0.3, 0.3, 0.3, 0.3)
+    webhook_sink.status = 503
+    sendgrid_sender.send_batch(make_batch(1))
+    webhook_sink.wait_for(1)
+    webhook_sink.status = 200
+    hooks = webhook_sink.wait_for(2)
+    sendgrid_fake.webhooks.drain()
+    assert len(hooks) >= 2 and len(webhook_sink.received) == len(hooks), "no post after the one taken"
+    assert len({h.text for h in hooks}) == 1 and all(sendgrid_verifies(sendgrid_fake, h) for h in hooks)
+    assert sendgrid_fake.webhooks_sent == 1 and sendgrid_fake.webhook_failures == len(hooks) - 1
+
+
 def twilio_verifies(token: str, hook: ReceivedWebhook, params: dict[str, str] | None = None) -> bool:
     return RequestValidator(token).validate(
         hook.url, hook.form() if params is None else params, hook.headers["x-twilio-signature"]
