@@ -86,10 +86,8 @@ def serve(
 @app.command()
 def worker(threads: Annotated[int, typer.Option(help="Worker threads in this process.")] = 8) -> None:
     """Run a background worker process (scaled mode); start as many as you need, on any machine."""
-    import dramatiq
-
     from app.logs import configure_logging
-    from app.worker import Scheduler, broker, load_actors
+    from app.worker import Scheduler, load_actors, scaled_worker
 
     settings = get_settings()
     configure_logging(settings.LOG_LEVEL, as_json=settings.LOG_JSON)
@@ -101,8 +99,7 @@ def worker(threads: Annotated[int, typer.Option(help="Worker threads in this pro
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     # A low prefetch stops the first worker to poll from taking every sender job of a campaign.
-    w = dramatiq.Worker(broker, worker_threads=threads)
-    w.queue_prefetch = max(1, threads // 2)
+    w = scaled_worker(threads)
     scheduler = Scheduler()
     w.start()
     scheduler.start()

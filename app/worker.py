@@ -210,6 +210,30 @@ def load_actors() -> None:
     import app.tasks  # noqa: F401
 
 
+class QueueWorker(dramatiq.Worker):
+    """A Dramatiq worker whose prefetch (jobs held at once) is set per queue.
+
+    Email senders are CPU-bound under one interpreter lock, so a process holds at most two of them and
+    the rest go to other workers; paced SMS senders mostly wait, so a process may hold many.
+    """
+
+    def __init__(self, broker: dramatiq.Broker, *, threads: int, prefetch: dict[str, int],
+                 worker_timeout: int = 1000) -> None:
+        super().__init__(broker, worker_threads=threads, worker_timeout=worker_timeout)
+        self.default_prefetch = max(1, threads // 2)
+        self.prefetch = prefetch
+
+    def _add_consumer(self, queue_name: str, *, delay: bool = False) -> None:
+        # Dramatiq has one queue_prefetch for all queues; consumers are added one at a time in start().
+        self.queue_prefetch = self.prefetch.get(queue_name, self.default_prefetch)
+        super()._add_consumer(queue_name, delay=delay)
+
+
+def scaled_worker(threads: int) -> QueueWorker:
+    """The worker `portal worker` runs."""
+    return QueueWorker(broker, threads=threads, prefetch={Queues.EMAIL: 2})
+
+
 class EmbeddedWorker:
     """The in-process worker of the embedded default: same actors, in-memory broker."""
 

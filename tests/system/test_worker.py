@@ -77,3 +77,48 @@ def test_portal_worker_consumes_jobs_from_redis(database_url: str, tmp_path: Pat
     assert proc.returncode == 0, "SIGTERM stops the worker cleanly"
     redis_broker.client.flushdb()
     redis_broker.close()
+
+
+def test_a_worker_holds_two_email_senders_and_leaves_the_rest_to_other_workers() -> None:
+    import threading
+
+    from dramatiq.brokers.stub import StubBroker
+
+    from app.worker import QueueWorker, Queues
+
+    own = StubBroker()
+    running: dict[str, set[int]] = {}
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def sender(n: int) -> None:
+        with lock:
+            running.setdefault(threading.current_thread().name, set()).add(n)
+        release.wait(10)
+
+    actor = dramatiq.actor(sender, broker=own, queue_name=Queues.EMAIL, actor_name="test.sender")
+    first = QueueWorker(own, threads=8, prefetch={Queues.EMAIL: 2}, worker_timeout=50)
+    first.start()
+    try:
+        for n in range(4):
+            actor.send(n)
+        time.sleep(0.5)
+        with lock:
+            assert sum(len(v) for v in running.values()) == 2, "one worker holds only two senders"
+        second = QueueWorker(own, threads=8, prefetch={Queues.EMAIL: 2}, worker_timeout=50)
+        second.start()
+        try:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                with lock:
+                    if sum(len(v) for v in running.values()) == 4:
+                        break
+                time.sleep(0.05)
+            with lock:
+                assert set().union(*running.values()) == {0, 1, 2, 3}, "the other worker takes the rest"
+        finally:
+            release.set()
+            second.stop()
+    finally:
+        release.set()
+        first.stop()
