@@ -152,7 +152,8 @@ def print_figures(r: dict[str, Any]) -> None:
          f" ({e['shape']['recipients_per_request_min']}-{e['shape']['recipients_per_request_max']}),"
          f" {e['shape']['variants']} variants; max {e['fake_max_in_flight']} in flight"),
         ("worker peak RSS MB", rss, f"VmHWM of each of {WORKERS} workers; CPU s {cpu};"
-                                    f" this process (fake) {e['bench_cpu_seconds']:.1f}"),
+                                    f" this process (fake) {e['bench_cpu_seconds']:.1f};"
+                                    f" PostgreSQL {e.get('postgres_cpu_seconds', 0):.1f}"),
         ("floor seconds", f"{f['seconds']:.2f}", f"requests {f['requests_seconds']:.2f} s ({f['threads']} threads in"
                                                  f" {f['processes']} processes, CPU {f['cpu_seconds']:.1f} s)"
                                                  f" + UPDATE {f['update_seconds']:.2f} s"),
@@ -191,9 +192,10 @@ def benchmark(members: int, timeout: float, keep_db: bool, extra_env: dict[str, 
                     campaign_id = h.create_approved_campaign(stack, "email", "--no-sms-fallback")
                     h.start_workers(stack, WORKERS)
                     print(f"engine: campaign {campaign_id} approved; sending ...", flush=True)
-                    cpu_before = h.self_cpu()
+                    cpu_before, pg_before = h.self_cpu(), h.postgres_cpu()
                     run = h.send_and_wait(stack, db, campaign_id, "email", deadline - time.monotonic())
                     run["bench_cpu_seconds"] = h.self_cpu() - cpu_before
+                    run["postgres_cpu_seconds"] = h.postgres_cpu() - pg_before
                     run["worker_peak_rss_mb"] = h.worker_peaks(stack)
                     run["worker_cpu_seconds"] = h.worker_cpu(stack)
                     stack.stop()

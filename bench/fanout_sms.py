@@ -134,9 +134,10 @@ def engine_run(db: h.Database, logs: Any, fake: Any, rate_limit: float, campaign
         campaign_id = h.create_approved_campaign(stack, "sms", *campaign_args)
         h.start_workers(stack, WORKERS)
         print(f"engine: campaign {campaign_id} approved; sending ...", flush=True)
-        cpu_before = h.self_cpu()
+        cpu_before, pg_before = h.self_cpu(), h.postgres_cpu()
         run.update(h.send_and_wait(stack, db, campaign_id, "sms", timeout))
         run["bench_cpu_seconds"] = h.self_cpu() - cpu_before
+        run["postgres_cpu_seconds"] = h.postgres_cpu() - pg_before
         run["worker_peak_rss_mb"] = h.worker_peaks(stack)
         run["worker_cpu_seconds"] = h.worker_cpu(stack)
         stack.stop()
@@ -183,7 +184,8 @@ def print_figures(r: dict[str, Any]) -> None:
                                                           f" sending window" if f["messages_per_second"] else ""),
         ("worker CPU s", ", ".join(f"{c:.0f}" for c in t["worker_cpu_seconds"]),
          f"throughput run, whole processes ({sum(t['worker_cpu_seconds']) / max(t['sent'], 1) * 1000:.1f} ms per"
-         f" message); this process (fake) {t['bench_cpu_seconds']:.0f} s"),
+         f" message); this process (fake) {t['bench_cpu_seconds']:.0f} s;"
+         f" PostgreSQL {t.get('postgres_cpu_seconds', 0):.0f} s"),
         ("pacing: messages", f"{p['sent']:,}", f"branches {','.join(r['pacing_branches'])}; limit"
                                                f" {r['pacing_rate']:g}/s at the fake and in the engine"),
         ("pacing: achieved/s", f"{pw['rate']:.2f}", f"first->last accepted over {pw['span_seconds']:.1f} s;"

@@ -363,6 +363,18 @@ def worker_cpu(stack: Any) -> list[float]:
     return [round(cpu_seconds(p.pid), 2) for p in stack.workers if p.poll() is None]
 
 
+def postgres_cpu() -> float:
+    """CPU seconds used so far by every PostgreSQL process on this machine (the bench's database is local)."""
+    total = 0.0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "postgres":
+                total += cpu_seconds(int(comm.parent.name))
+        except (OSError, ValueError):
+            pass  # the process ended meanwhile
+    return total
+
+
 def self_cpu() -> float:
     """CPU seconds of this process so far (the fakes and the poller live here)."""
     import resource
