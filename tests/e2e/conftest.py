@@ -107,6 +107,12 @@ class E2E:
             SELECT 1 FROM deliveries d WHERE d.campaign_id = :c AND d.member_id = m.id AND d.status = 'delivered')""",
                         c=campaign_id)[0][0]
 
+    def members_without_a_notice(self, campaign_id: int) -> int:
+        """Members with no delivery the provider accepted (sent) or confirmed (delivered)."""
+        return self.sql("""SELECT count(*) FROM members m WHERE NOT EXISTS (
+            SELECT 1 FROM deliveries d WHERE d.campaign_id = :c AND d.member_id = m.id
+            AND d.status IN ('sent', 'delivered'))""", c=campaign_id)[0][0]
+
     def duplicates(self) -> int:
         """Messages the providers accepted more than once for the same delivery."""
         email = [m.custom_args.get("delivery_id") for m in self.sendgrid.messages]
