@@ -58,7 +58,9 @@ class Settings(BaseSettings):
     EMAIL_SENDERS: int = 4
     SMS_SENDERS: int = 8
     EMAIL_CHUNK: int = 1000
-    SMS_CHUNK: int = 50
+    # An SMS chunk is about SEND_CHUNK_SECONDS of one sender's share of the pacing limit, at most SMS_CHUNK.
+    SMS_CHUNK: int = 250
+    SEND_CHUNK_SECONDS: float = 2.0
     PLAN_CHUNK: int = 5000
     SEND_LEASE_SECONDS: int = 300
     SEND_MAX_ATTEMPTS: int = 6

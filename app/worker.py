@@ -230,8 +230,12 @@ class QueueWorker(dramatiq.Worker):
 
 
 def scaled_worker(threads: int) -> QueueWorker:
-    """The worker `portal worker` runs."""
-    return QueueWorker(broker, threads=threads, prefetch={Queues.EMAIL: 2})
+    """The worker `portal worker` runs.
+
+    A consumer whose prefetch is full polls Redis with a backoff of up to `worker_timeout`; a sender job
+    handing on to its successor waits that long to be picked up, so it is kept short.
+    """
+    return QueueWorker(broker, threads=threads, prefetch={Queues.EMAIL: 2}, worker_timeout=250)
 
 
 class EmbeddedWorker:

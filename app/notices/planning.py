@@ -192,6 +192,9 @@ def add_sms_fallback(session: Session, ctx: PlanContext, email_delivery_ids: Seq
     return new_ids
 
 
+FIRST_PLAN_CHUNK = 1000
+
+
 def plan_campaign(factory: SessionFactory, campaign_id: int) -> bool:
     """Plan every chunk of a sending campaign (idempotent); returns True once it is fully planned."""
     from app.notices import tasks
@@ -212,7 +215,9 @@ def plan_campaign(factory: SessionFactory, campaign_id: int) -> bool:
                 if suppressed is None:  # lists are small; read once per planning run
                     deliveries = DeliveryRepository(session)
                     suppressed = {c: deliveries.all_suppressed(c) for c in (Channel.EMAIL, Channel.SMS)}
-                after, seen = plan_chunk(session, ctx, after, settings.PLAN_CHUNK, suppressed)
+                # A small first page lets the senders start at once; the rest go in full pages.
+                size = settings.PLAN_CHUNK if started_senders else min(settings.PLAN_CHUNK, FIRST_PLAN_CHUNK)
+                after, seen = plan_chunk(session, ctx, after, size, suppressed)
                 repo.touch(campaign_id, utcnow())
                 done = seen == 0
             else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -117,6 +118,23 @@ def _campaign_static(session: Session, campaign: Campaign) -> _Static:
     return static
 
 
+MIN_SMS_CHUNK = 10
+
+
+def chunk_size(channel: str) -> int:
+    """Deliveries a sender leases at once.
+
+    An SMS chunk is sent one paced message at a time, so its size follows the pacing limit: about
+    SEND_CHUNK_SECONDS of one sender's share. A pause then waits, and a killed worker repeats, a couple of
+    seconds of sending at any rate, while an unpaced run amortises each lease over many messages.
+    """
+    settings = get_settings()
+    if channel == Channel.EMAIL:
+        return settings.EMAIL_CHUNK
+    share = settings.TWILIO_MESSAGES_PER_SECOND / max(1, settings.SMS_SENDERS)
+    return max(MIN_SMS_CHUNK, min(settings.SMS_CHUNK, round(share * settings.SEND_CHUNK_SECONDS)))
+
+
 def lease_chunk(factory: SessionFactory, campaign_id: int, channel: str) -> Leased | float | None:
     """Lease the next chunk; or say when to look again (seconds), or None when this sender can stop."""
     settings = get_settings()
@@ -129,7 +147,7 @@ def lease_chunk(factory: SessionFactory, campaign_id: int, channel: str) -> Leas
         now = utcnow()
         # The campaign row before the delivery rows: the same lock order as pause and cancel.
         repo.touch(campaign_id, now)
-        size = settings.EMAIL_CHUNK if channel == Channel.EMAIL else settings.SMS_CHUNK
+        size = chunk_size(channel)
         rows = deliveries.lease(campaign_id, channel, size, now, now + timedelta(seconds=settings.SEND_LEASE_SECONDS))
         if not rows:
             due, pending, next_at = deliveries.work_left(campaign_id, channel, now)
@@ -235,6 +253,15 @@ def send_email_chunk(chunk: Leased, sender: EmailSender, limiter: Limiter,
 
 # --- sms ------------------------------------------------------------------------------------------
 SMS_SLOTS_PER_RESERVATION = 10
+
+
+def sms_reservation_size() -> int:
+    """Pacing slots an SMS sender reserves per round trip to Redis: ten, or a quarter second of its share."""
+    settings = get_settings()
+    share = settings.TWILIO_MESSAGES_PER_SECOND / max(1, settings.SMS_SENDERS)
+    return max(SMS_SLOTS_PER_RESERVATION, round(share / 4))
+
+
 def status_callback_url(delivery_id: int) -> str:
     return get_settings().PUBLIC_BASE_URL.rstrip("/") + f"/webhooks/twilio/status?d={delivery_id}"
 
@@ -242,7 +269,8 @@ def status_callback_url(delivery_id: int) -> str:
 def send_sms_chunk(chunk: Leased, sender: SmsSender, limiter: Limiter,
                    record: Callable[[Outcome], None]) -> Outcome:
     outcome = Outcome()
-    deadlines: list[float] = []
+    deadlines: deque[float] = deque()
+    per_reservation = sms_reservation_size()
     try:
         for position, row in enumerate(chunk.rows):
             contact = chunk.contacts.get(row.member_id)
@@ -255,14 +283,14 @@ def send_sms_chunk(chunk: Leased, sender: SmsSender, limiter: Limiter,
                                             chunk.categories_for(row.variant, template.language), chunk.values(row))
                 if not deadlines:  # slots are reserved a few at a time: one round trip to Redis per batch
                     left = len(chunk.rows) - position
-                    deadlines = limiter.reserve(min(SMS_SLOTS_PER_RESERVATION, left))
-                wait_until(deadlines.pop(0))
+                    deadlines = deque(limiter.reserve(min(per_reservation, left)))
+                wait_until(deadlines.popleft())
                 result = sender.send(SmsMessage(to=contact.phone, body=body,
                                                 status_callback=status_callback_url(row.id)))
             except RetryableProviderError as exc:
                 if exc.retry_after:
                     limiter.hold(exc.retry_after)
-                    deadlines = []  # slots reserved before the hold would send too early
+                    deadlines.clear()  # slots reserved before the hold would send too early
                 outcome.retry.append(([row.id], exc))
             except PermanentProviderError as exc:
                 outcome.failed.append(([row.id], exc.code, exc.reason))

@@ -18,6 +18,7 @@ from tests.stack import Stack, wait_until
 
 MEMBERS = 5000
 EMAIL_CHUNK = 200
+SMS_CHUNK = 100  # the most an SMS sender leases; at 400/s over 4 senders it is what they lease
 
 
 def engine_settings(sendgrid: FakeSendGrid, twilio: FakeTwilio) -> dict[str, str]:
@@ -28,6 +29,7 @@ def engine_settings(sendgrid: FakeSendGrid, twilio: FakeTwilio) -> dict[str, str
         "PORTAL_TWILIO_MESSAGING_SERVICE_SID": FAKE_MESSAGING_SERVICE_SID, "PORTAL_TWILIO_API_BASE": twilio.url,
         "PORTAL_SENDGRID_REQUESTS_PER_SECOND": "100", "PORTAL_TWILIO_MESSAGES_PER_SECOND": "400",
         "PORTAL_EMAIL_SENDERS": "2", "PORTAL_SMS_SENDERS": "4", "PORTAL_EMAIL_CHUNK": str(EMAIL_CHUNK),
+        "PORTAL_SMS_CHUNK": str(SMS_CHUNK),
         "PORTAL_SEND_LEASE_SECONDS": "8", "PORTAL_RECONCILE_SECONDS": "1", "PORTAL_STALL_SECONDS": "4",
         "PORTAL_RETRY_BASE_SECONDS": "0.3", "PORTAL_RETRY_MAX_SECONDS": "2", "PORTAL_SEND_MAX_ATTEMPTS": "12",
         "PORTAL_PROVIDER_TIMEOUT_SECONDS": "5", "PORTAL_DEMO_ON_FIRST_START": "false",

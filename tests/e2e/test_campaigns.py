@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from tests.stack import wait_until
 
-from .conftest import EMAIL_CHUNK, MEMBERS
+from .conftest import EMAIL_CHUNK, MEMBERS, SMS_CHUNK
 
 pytestmark = pytest.mark.scaled
 
@@ -170,7 +170,7 @@ def test_database_connections_cut_mid_campaign_lose_nothing(e2e: Any) -> None:
     duplicates = e2e.duplicates()
     print(f"{len(cuts)} cuts of {sum(cuts)} database connections in all; {duplicates} sent twice")
     # A cut can lose the record of what was at the provider: at most one chunk per sender, per cut.
-    assert duplicates <= len(cuts) * (2 * EMAIL_CHUNK + 4 * 50)
+    assert duplicates <= len(cuts) * (2 * EMAIL_CHUNK + 4 * SMS_CHUNK)
 
 
 def test_redis_losing_everything_mid_campaign_loses_no_member(e2e: Any) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -191,3 +193,26 @@ def test_the_reconciler_completes_a_campaign_whose_deliveries_are_all_final(
                     .values(status=DeliveryStatus.DELIVERED))
     assert sending.reconcile(session).completed == [campaign.id]
     assert campaign.status == CampaignStatus.COMPLETED
+
+
+@pytest.mark.parametrize(("rate", "senders", "most", "expected"), [
+    (30, 8, 250, 10),         # the default pacing: a sender's share is under 4/s, so the floor of ten
+    (400, 4, 250, 200),       # two seconds of 100/s
+    (100_000, 8, 250, 250),   # unpaced: as many as allowed, so each lease serves many messages
+    (400, 4, 100, 100),
+])
+def test_an_sms_chunk_is_about_two_seconds_of_a_senders_share(
+    monkeypatch: pytest.MonkeyPatch, rate: float, senders: int, most: int, expected: int
+) -> None:
+    from app.config import get_settings
+
+    monkeypatch.setenv("PORTAL_TWILIO_MESSAGES_PER_SECOND", str(rate))
+    monkeypatch.setenv("PORTAL_SMS_SENDERS", str(senders))
+    monkeypatch.setenv("PORTAL_SMS_CHUNK", str(most))
+    get_settings.cache_clear()
+    try:
+        assert sending.chunk_size(Channel.SMS) == expected
+        assert sending.chunk_size(Channel.EMAIL) == get_settings().EMAIL_CHUNK
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
