@@ -141,7 +141,8 @@ def print_figures(r: dict[str, Any]) -> None:
         ("email deliveries", f"{e['deliveries']:,}", f"sent {counts.get('sent', 0):,}, failed"
                                                      f" {counts.get('failed', 0):,} (no address)"),
         ("engine seconds", f"{e['seconds']:.2f}",
-         f"`campaign send` -> nothing queued/sending (CLI {e['send_cli_seconds']:.1f} s;"
+         f"`campaign send` -> last row sent or failed (CLI {e['send_cli_seconds']:.1f} s;"
+         f" polled {e.get('polled_seconds') or 0:.1f} s;"
          f" completed at {e['completed_seconds'] or float('nan'):.1f} s)"),
         ("  engine's own clock", f"{(times['last_sent_after'] or 0):.2f}",
          f"started_at -> last sent_at; planned at {times['planned_after'] or 0:.1f} s,"

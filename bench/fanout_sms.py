@@ -170,7 +170,8 @@ def print_figures(r: dict[str, Any]) -> None:
         ("members", f"{r['members']:,}", f"demo; {t['demo_seconds']:.0f} s to load"),
         ("SMS sent", f"{t['sent']:,}", f"of {t['deliveries']:,} deliveries (the rest have no phone)"),
         ("engine seconds", f"{t['seconds']:.2f}",
-         f"`campaign send` -> nothing queued/sending (CLI {t['send_cli_seconds']:.1f} s); planned at"
+         f"`campaign send` -> last row sent or failed (CLI {t['send_cli_seconds']:.1f} s;"
+         f" polled {t.get('polled_seconds') or 0:.1f} s); planned at"
          f" {t['db_times']['planned_after'] or 0:.1f} s"),
         ("engine messages/s", f"{t['messages_per_second']:,.0f}",
          f"{tw['rate']:,.0f}/s between the fake's first and last accepted message; max"
