@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import re
+
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -141,22 +144,48 @@ def alembic_config(url: str | None = None) -> Any:
 
 def migrate(url: str | None = None, revision: str = "head") -> None:
     """Bring the database schema to `revision` (the latest by default)."""
+    if revision == "head" and _at_head(url):
+        return  # every command migrates first; an up-to-date database should not cost it a full Alembic run
     from alembic import command
 
-    config = alembic_config(url)
-    if revision == "head" and _at_head(config, url):
-        return  # every command migrates first; an up-to-date database should not cost it a full Alembic run
-    command.upgrade(config, revision)
+    command.upgrade(alembic_config(url), revision)
 
 
-def _at_head(config: Any, url: str | None) -> bool:
-    from alembic.script import ScriptDirectory
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.M)
+
+
+def _script_heads() -> set[str] | None:
+    """The head revisions, read from the migration files' `revision` lines without loading Alembic.
+
+    None when a file does not look as Alembic writes it; the caller then lets Alembic decide.
+    """
+    from app.config import ROOT
+
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (ROOT / "migrations" / "versions").glob("*.py"):
+        found = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        try:
+            revision = ast.literal_eval(found["revision"])
+            down = ast.literal_eval(found.get("down_revision", "None"))
+        except (KeyError, ValueError, SyntaxError):
+            return None
+        if not isinstance(revision, str):
+            return None
+        revisions.add(revision)
+        parents.update([down] if isinstance(down, str) else list(down or ()))
+    return (revisions - parents) or None
+
+
+def _at_head(url: str | None) -> bool:
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
     from app.config import get_settings
 
-    heads = set(ScriptDirectory.from_config(config).get_heads())
+    heads = _script_heads()
+    if heads is None:
+        return False
     engine = create_db_engine(url or get_settings().DATABASE_URL)
     try:
         with engine.connect() as conn:

@@ -18,6 +18,29 @@ def test_single_head() -> None:
     assert len(heads) == 1, f"several migration heads: {heads}"
 
 
+def test_commands_read_the_same_head_as_alembic() -> None:
+    from app.db import _script_heads
+
+    assert _script_heads() == set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def test_a_command_still_migrates_a_database_that_is_behind(database_url: str) -> None:
+    from app.db import migrate
+
+    url = create_database("portal_migration_behind")
+    try:
+        command.upgrade(alembic_config(url), "0001")
+        migrate(url)
+        engine = create_db_engine(url)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == \
+                ScriptDirectory.from_config(alembic_config()).get_current_head()
+            assert "deliveries" in inspect(conn).get_table_names()
+        engine.dispose()
+    finally:
+        drop_database("portal_migration_behind")
+
+
 def test_upgrade_downgrade_upgrade_round_trip(database_url: str) -> None:
     url = create_database("portal_migration_roundtrip")
     try:

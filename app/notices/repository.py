@@ -6,8 +6,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, any_, bindparam, case, func, or_, select, update
+from sqlalchemy import BigInteger, String, and_, any_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app.kit import bulk
@@ -163,8 +164,16 @@ class DeliveryRepository:
             for chunk in _chunks(ids):
                 self.session.execute(update(D).where(self._any(D.c.id, chunk)).values(
                     **values, provider_message_id=func.coalesce(D.c.provider_message_id, pmid)))
+        elif self.dialect == "postgresql":
+            # One statement for the chunk: each id joined to its own provider id through two arrays.
+            pairs = func.unnest(bindparam("b_ids", type_=ARRAY(BigInteger)),
+                                bindparam("b_pmids", type_=ARRAY(String))).table_valued("id", "pmid")
+            v = pairs.render_derived(name="v")
+            stmt = update(D).where(D.c.id == v.c.id).values(
+                **values, provider_message_id=func.coalesce(D.c.provider_message_id, v.c.pmid))
+            self.session.execute(stmt, {"b_ids": list(ids), "b_pmids": [provider_ids.get(i) for i in ids]})
         else:
-            # One statement, many parameter sets: psycopg pipelines them in a single round trip.
+            # One statement, many parameter sets.
             stmt = update(D).where(D.c.id == bindparam("b_id")).values(
                 **values, provider_message_id=func.coalesce(D.c.provider_message_id, bindparam("b_pmid")))
             self.session.connection().execute(stmt, [{"b_id": i, "b_pmid": provider_ids.get(i)} for i in ids])
