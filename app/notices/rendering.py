@@ -117,6 +117,16 @@ def render_sms(source: str, shared: SharedValues, categories: list[Category], va
     return render(source, _context(shared, categories, {n: values.get(n, "") for n in PER_MEMBER})).strip()
 
 
+def _fill(content: EmailContent, substitutions: dict[str, str]) -> EmailContent:
+    """What SendGrid makes of a variant for one member."""
+    def fill(part: str) -> str:
+        for token, value in substitutions.items():
+            part = part.replace(token, value)
+        return part
+
+    return EmailContent(fill(content.subject), fill(content.html), fill(content.text))
+
+
 SAMPLE_MEMBER = {"first_name": "Alex", "last_name": "Example", "branch": "Example Branch",
                  "reference": "ABCD-EFGH-JKLM"}
 
@@ -131,6 +141,16 @@ def check_template(channel: str, subject: str, html_source: str, text_source: st
         for part in (content.html, content.text):
             if html_token("reference") not in part and text_token("reference") not in part:
                 raise TemplateProblem("every notice must show the member's reference code ({{ reference }})")
+        # A variant is rendered once and the provider fills in each member's values, so a template that
+        # changes them (a filter, a comparison) would send the placeholder or the wrong text.
+        direct = _context(shared, categories, SAMPLE_MEMBER)
+        filled = _fill(content, email_substitutions(SAMPLE_MEMBER))
+        if filled != EmailContent(" ".join(render(subject, direct).split()),
+                                  render(html_source, direct, as_html=True), render(text_source, direct)):
+            raise TemplateProblem(
+                "show the member's values ({{ first_name }}, {{ last_name }}, {{ branch }}, {{ reference }}) as"
+                " they are, without filters or tests: each variant of an email is rendered once and SendGrid"
+                " fills them in")
     else:
         if not text_source.strip():
             raise TemplateProblem("an SMS template needs a body")

@@ -55,3 +55,21 @@ def test_sms_is_rendered_whole_for_each_member() -> None:
     body = rendering.render_sms("{{ first_name }} ref {{ reference }} {% for c in categories %}{{ c.name }}{% endfor %}",
                                 SHARED, CATS, {"first_name": "Ann", "reference": "ABCD-EFGH-JKMN"})
     assert body == "Ann ref ABCD-EFGH-JKMN NI number"
+
+
+@pytest.mark.parametrize("html_source", [
+    "<p>{{ first_name|upper }} {{ reference }}</p>",
+    "<p>{{ reference }}{% if branch == 'Example Branch' %} here{% endif %}</p>",
+    "<p>{{ reference|lower }}</p>",
+])
+def test_an_email_template_that_changes_member_values_is_refused(html_source: str) -> None:
+    with pytest.raises(rendering.TemplateProblem, match="as they are"):
+        rendering.check_template("email", "Notice {{ reference }}", html_source, "Ref {{ reference }}", SHARED, CATS)
+
+
+def test_an_email_template_showing_member_values_as_they_are_is_accepted() -> None:
+    rendering.check_template(
+        "email", "{{ organisation }}: notice for {{ first_name }}",
+        "<p>Dear {{ first_name }} {{ last_name }} ({{ branch }})</p><p>{{ reference }}</p>"
+        "{% for c in categories %}<h2>{{ c.name|upper }}</h2>{% endfor %}",
+        "Dear {{ first_name }}, your reference is {{ reference }}.", SHARED, CATS)
