@@ -95,6 +95,11 @@ def worker(threads: Annotated[int, typer.Option(help="Worker threads in this pro
         console.print("PORTAL_BROKER_URL is not set: the embedded default runs its worker inside `portal serve`")
         raise typer.Exit(2)
     load_actors()
+    from app.worker import coordination
+
+    if coordination is None:
+        console.print("[yellow]PORTAL_REDIS_URL is not set and the broker is not Redis: provider pacing and"
+                      " sender slots hold per process, not across workers[/yellow]")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     ENV: Environment = Environment.DEVELOPMENT
     DATABASE_URL: str = f"sqlite:///{ROOT / 'var' / 'portal.db'}"
     BROKER_URL: str | None = None
+    # Redis for what all workers share: pacing, sender slots, periodic-job locks. Defaults to the broker
+    # when that is Redis; set it with a RabbitMQ broker, or pacing is per process.
+    REDIS_URL: str | None = None
     SECRET_KEY: SecretStr = SecretStr(DEV_SECRET)
     # Comma-separated "keyid:base64key" pairs; the first is used for new writes, all for reads.
     PII_KEY: SecretStr = SecretStr(DEV_PII_KEY)

@@ -47,11 +47,24 @@ broker = build_broker(get_settings())
 dramatiq.set_broker(broker)
 
 
+def build_coordination(settings: Settings, broker: dramatiq.Broker) -> Any:
+    """The Redis client that pacing, sender slots and periodic-job locks share, or None (one process)."""
+    if settings.REDIS_URL:
+        import redis
+
+        return redis.Redis.from_url(settings.REDIS_URL)
+    return getattr(broker, "client", None)
+
+
+coordination = build_coordination(get_settings(), broker)
+
+
 def broker_ping() -> None:
-    """Raise if the broker cannot be reached (used by /readyz)."""
-    client = getattr(broker, "client", None)
-    if client is not None:
-        client.ping()
+    """Raise if the broker (or the coordination Redis) cannot be reached (used by /readyz)."""
+    if coordination is not None:
+        coordination.ping()
+    if getattr(broker, "client", None) is not None:
+        broker.client.ping()  # type: ignore[attr-defined]
         return
     connection = getattr(broker, "connection", None)
     if connection is not None and not connection.is_open:
@@ -115,7 +128,7 @@ class Scheduler(threading.Thread):
         self._stop.set()
 
     def _claim(self, job: Periodic) -> bool:
-        client = getattr(broker, "client", None)
+        client = coordination
         if client is None:
             return True
         key = f"portal:periodic:{job.actor.actor_name}"
@@ -162,7 +175,7 @@ class Slots:
     def __init__(self) -> None:
         self._local: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
-        client = getattr(broker, "client", None)
+        client = coordination
         self._claim = client.register_script(_CLAIM) if client is not None else None
         self._release = client.register_script(_RELEASE) if client is not None else None
 
@@ -190,13 +203,13 @@ slots = Slots()
 
 
 def shared_limiter(name: str, rate: float) -> Any:
-    """The provider pacing shared by every worker: in Redis when the broker is Redis, else in-process."""
+    """The provider pacing shared by every worker: in Redis (REDIS_URL or a Redis broker), else in-process."""
     from app.kit.ratelimit import LocalLimiter, RedisLimiter
 
     key = (name, rate)
     limiter = _limiters.get(key)
     if limiter is None:
-        client = getattr(broker, "client", None)
+        client = coordination
         limiter = RedisLimiter(client, f"portal:ratelimit:{name}", rate) if client is not None else LocalLimiter(rate)
         _limiters[key] = limiter
     return limiter

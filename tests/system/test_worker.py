@@ -122,3 +122,26 @@ def test_a_worker_holds_two_email_senders_and_leaves_the_rest_to_other_workers()
     finally:
         release.set()
         first.stop()
+
+
+def test_with_a_rabbitmq_broker_pacing_is_shared_through_redis_url() -> None:
+    from dramatiq.brokers.stub import StubBroker
+
+    from app.config import Settings
+    from app.kit.ratelimit import RedisLimiter
+    from app.worker import build_coordination
+
+    rabbit = "amqp://guest:guest@127.0.0.1:5672/"
+    assert build_coordination(Settings(BROKER_URL=rabbit), StubBroker()) is None, "no Redis: per process"
+    # Two workers (two clients) pacing one provider at 50/s through the same REDIS_URL take turns.
+    settings = Settings(BROKER_URL=rabbit, REDIS_URL="redis://127.0.0.1:6379/14")
+    first, second = build_coordination(settings, StubBroker()), build_coordination(settings, StubBroker())
+    key = "portal:ratelimit:test-shared"
+    first.delete(key)
+    try:
+        a = RedisLimiter(first, key, 50).reserve(10)
+        b = RedisLimiter(second, key, 50).reserve(10)
+        assert min(b) - max(a) >= 0.015, "the second worker's slots come after the first's"
+        assert max(b) - min(a) >= 19 / 50 - 0.01, "twenty slots at 50/s span 0.38 s"
+    finally:
+        first.delete(key)
