@@ -42,5 +42,6 @@ def configure_logging(level: str, *, as_json: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # The Twilio SDK logs about ten INFO lines per API request: a 120,000-message campaign would bury
-    # everything else, and writing them cost a third of a sender's time.
-    logging.getLogger("twilio.http_client").setLevel(max(logging.WARNING, root.level))
+    # everything else, and writing them cost a third of a sender's time. Pika narrates every connection.
+    for chatty in ("twilio.http_client", "pika"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
