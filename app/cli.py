@@ -365,13 +365,19 @@ def campaign_status(
     out.print(f"campaign {report['id']} {report['name']!r}: [bold]{report['status']}[/bold]"
               + ("  [red](global stop switch is ON)[/red]" if report["stop_switch"] else ""))
     statuses = ["queued", "sending", "sent", "delivered", "failed", "bounced", "cancelled"]
+    channels = sorted(report["counts"])
+    # Statuses down, channels across: readable in an 80-column terminal or a runbook's log.
     table = Table()
-    table.add_column("channel")
-    for status in statuses:
-        table.add_column(status, justify="right")
-    table.add_column("total", justify="right")
-    for channel, counts in sorted(report["counts"].items()):
-        table.add_row(channel, *[f"{counts.get(st, 0):,}" for st in statuses], f"{sum(counts.values()):,}")
+    table.add_column("status")
+    for channel in channels:
+        table.add_column(channel, justify="right")
+    if len(channels) > 1:
+        table.add_column("all", justify="right")
+    for status in [*statuses, "total"]:
+        cells = [sum(report["counts"][c].values()) if status == "total" else report["counts"][c].get(status, 0)
+                 for c in channels]
+        table.add_row(status, *[f"{n:,}" for n in cells], *([f"{sum(cells):,}"] if len(channels) > 1 else []),
+                      end_section=status == statuses[-1])
     out.print(table)
 
 

@@ -64,6 +64,9 @@ def test_status_json_gives_counts_by_status_channel_and_branch(campaign: int) ->
     assert {r["branch"] for r in report["by_branch"]} <= {"metropolitan", "kent", "gwent", "west-midlands"}
     table = portal("campaign", "status", str(campaign))
     assert "completed" in table and "email" in table
+    sent_row = next(line for line in table.splitlines() if " sent " in line)
+    assert f"{report['counts']['email']['sent']:,}" in sent_row
+    assert "…" not in table, "every heading and figure is shown whole in 80 columns"
 
 
 def test_export_has_a_row_per_delivery_and_is_safe_to_open_in_a_spreadsheet(campaign: int, tmp_path: Path) -> None:
