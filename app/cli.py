@@ -14,7 +14,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from app.config import get_settings
-from app.db import default_session_factory, migrate as run_migrations, session_scope
+from app.db import default_session_factory, session_scope
+from app.db import migrate as run_migrations
 
 app = typer.Typer(help="Member breach-notification and helpline portal.", no_args_is_help=True,
                   pretty_exceptions_enable=False)

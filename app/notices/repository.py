@@ -18,7 +18,6 @@ from app.notices.models import (
     REACHED,
     STATUS_RANK,
     Campaign,
-    CampaignStatus,
     Delivery,
     DeliveryStatus,
     NoticeTemplate,

@@ -24,7 +24,7 @@ from app.kit.ratelimit import Limiter, wait_until
 from app.members import service as member_service
 from app.members.service import MemberContact
 from app.notices import rendering
-from app.notices.models import Campaign, CampaignStatus, Channel, DeliveryStatus, NoticeTemplate
+from app.notices.models import Campaign, CampaignStatus, Channel, NoticeTemplate
 from app.notices.planning import PlanContext, add_sms_fallback, variant_categories
 from app.notices.repository import CampaignRepository, DeliveryRepository
 from app.notices.service import shared_values
@@ -33,7 +33,6 @@ from app.providers.base import (
     EmailRecipient,
     EmailSender,
     PermanentProviderError,
-    ProviderError,
     RetryableProviderError,
     SmsMessage,
     SmsSender,

@@ -107,7 +107,7 @@ class TwilioSmsSender:
 
 def _strip_prefix(msg: Any) -> str:
     text = str(msg or "")
-    return text[len(_REASON_PREFIX) :] if text.startswith(_REASON_PREFIX) else text
+    return text.removeprefix(_REASON_PREFIX)
 
 
 def _map_error(status: int, code: Any, reason: str, headers: Any) -> Exception:

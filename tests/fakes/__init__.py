@@ -4,4 +4,4 @@ from .base import Fault, ReceivedWebhook, WebhookSink
 from .sendgrid_server import FakeSendGrid, SentEmail
 from .twilio_server import FakeTwilio, SentSms
 
-__all__ = ["Fault", "FakeSendGrid", "FakeTwilio", "ReceivedWebhook", "SentEmail", "SentSms", "WebhookSink"]
+__all__ = ["FakeSendGrid", "FakeTwilio", "Fault", "ReceivedWebhook", "SentEmail", "SentSms", "WebhookSink"]

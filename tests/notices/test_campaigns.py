@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditEvent
 from app.db import utcnow
 from app.errors import AppError, Conflict, Forbidden
-from app.notices import service, sending
+from app.notices import sending, service
 from app.notices.models import CampaignStatus, Channel
 from app.notices.rendering import TemplateProblem
 

@@ -10,7 +10,7 @@ import pytest
 from app.logs import configure_logging
 from app.providers.base import SmsMessage
 from app.providers.twilio import TwilioSmsSender
-from tests.fakes.fixtures import *  # noqa: F403 - pytest fixtures
+from tests.fakes.fixtures import *  # pytest fixtures
 
 
 @pytest.fixture

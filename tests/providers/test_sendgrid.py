@@ -17,7 +17,7 @@ from app.providers.base import (
     RetryableProviderError,
 )
 from app.providers.sendgrid import SendGridEmailSender
-from tests.fakes.fixtures import *  # noqa: F403 - pytest fixtures
+from tests.fakes.fixtures import *  # pytest fixtures
 from tests.fakes.sendgrid_server import FakeSendGrid
 
 

@@ -84,7 +84,7 @@ def test_a_worker_holds_two_email_senders_and_leaves_the_rest_to_other_workers()
 
     from dramatiq.brokers.stub import StubBroker
 
-    from app.worker import QueueWorker, Queues
+    from app.worker import Queues, QueueWorker
 
     own = StubBroker()
     running: dict[str, set[int]] = {}
