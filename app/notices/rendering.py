@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from functools import lru_cache
+from collections.abc import Callable
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
@@ -113,8 +114,22 @@ def email_substitutions(values: dict[str, str]) -> dict[str, str]:
     return subs
 
 
+def sms_renderer(source: str, shared: SharedValues, categories: list[Category]) -> Callable[[dict[str, str]], str]:
+    """Render one SMS variant for member after member: what they share is built once."""
+    template = _compile(source, False)
+    base = _context(shared, categories, {})
+
+    def render_one(values: dict[str, str]) -> str:
+        try:
+            return str(template.render({**base, **{n: values.get(n, "") for n in PER_MEMBER}})).strip()
+        except TemplateError as exc:
+            raise TemplateProblem(f"template error: {exc}") from exc
+
+    return render_one
+
+
 def render_sms(source: str, shared: SharedValues, categories: list[Category], values: dict[str, str]) -> str:
-    return render(source, _context(shared, categories, {n: values.get(n, "") for n in PER_MEMBER})).strip()
+    return sms_renderer(source, shared, categories)(values)
 
 
 def _fill(content: EmailContent, substitutions: dict[str, str]) -> EmailContent:

@@ -270,6 +270,7 @@ def send_sms_chunk(chunk: Leased, sender: SmsSender, limiter: Limiter,
     outcome = Outcome()
     deadlines: deque[float] = deque()
     per_reservation = sms_reservation_size()
+    renderers: dict[tuple[str, str], Callable[[dict[str, str]], str]] = {}  # per variant and language
     try:
         for position, row in enumerate(chunk.rows):
             contact = chunk.contacts.get(row.member_id)
@@ -277,9 +278,13 @@ def send_sms_chunk(chunk: Leased, sender: SmsSender, limiter: Limiter,
                 outcome.failed.append(([row.id], "no_contact", "no phone number on file"))
                 continue
             try:
-                template = chunk.templates.get(row.language) or chunk.templates["en"]
-                body = rendering.render_sms(template.text, chunk.shared[template.language],
-                                            chunk.categories_for(row.variant, template.language), chunk.values(row))
+                renderer = renderers.get((row.variant, row.language))
+                if renderer is None:
+                    template = chunk.templates.get(row.language) or chunk.templates["en"]
+                    renderer = renderers[(row.variant, row.language)] = rendering.sms_renderer(
+                        template.text, chunk.shared[template.language],
+                        chunk.categories_for(row.variant, template.language))
+                body = renderer(chunk.values(row))
                 if not deadlines:  # slots are reserved a few at a time: one round trip to Redis per batch
                     left = len(chunk.rows) - position
                     deadlines = deque(limiter.reserve(min(per_reservation, left)))
