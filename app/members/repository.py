@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.kit import bulk
-from app.kit.repository import Repository
+from app.kit.repository import Repository, id_in
 from app.members.models import Exposure, Member
 
 _stage_meta = MetaData()
@@ -256,5 +256,5 @@ class AudienceRepository:
                        m.c.email_index, m.c.phone_index, m.c.branch_id, b.c.name.label("branch_name"),
                        b.c.code.label("branch_code"))
                 .join(b, b.c.id == m.c.branch_id)
-                .where(m.c.id.in_(member_ids)))
+                .where(id_in(self.session, m.c.id, member_ids)))
         return self.session.execute(stmt).all()

@@ -6,13 +6,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, String, and_, any_, bindparam, case, func, or_, select, update
+from sqlalchemy import BigInteger, String, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app.kit import bulk
-from app.kit.repository import Repository
+from app.kit.repository import Repository, id_in
 from app.notices.models import (
     PENDING,
     REACHED,
@@ -78,10 +78,7 @@ class DeliveryRepository:
         self.session = session
 
     def _any(self, column: Any, ids: Sequence[int]) -> Any:
-        """`column IN ids`; on PostgreSQL as `= ANY(array)`, one parameter instead of one per id."""
-        if self.dialect == "postgresql":
-            return column == any_(bindparam(None, list(ids), type_=postgresql.ARRAY(BigInteger())))
-        return column.in_(list(ids))
+        return id_in(self.session, column, ids)
 
     @property
     def dialect(self) -> str:
