@@ -265,9 +265,17 @@ def status_callback_url(delivery_id: int) -> str:
     return get_settings().PUBLIC_BASE_URL.rstrip("/") + f"/webhooks/twilio/status?d={delivery_id}"
 
 
+# Results are recorded at least this often within a chunk: a killed worker then repeats no more than this
+# much, and the evidence's sent times are this close to the truth.
+SMS_RECORD_EVERY = 50
+SMS_RECORD_SECONDS = 1.0
+
+
 def send_sms_chunk(chunk: Leased, sender: SmsSender, limiter: Limiter,
                    record: Callable[[Outcome], None]) -> Outcome:
+    total = Outcome()
     outcome = Outcome()
+    recorded_at = time.monotonic()
     deadlines: deque[float] = deque()
     per_reservation = sms_reservation_size()
     renderers: dict[tuple[str, str], Callable[[dict[str, str]], str]] = {}  # per variant and language
@@ -304,9 +312,15 @@ def send_sms_chunk(chunk: Leased, sender: SmsSender, limiter: Limiter,
             else:
                 outcome.sent.append(row.id)
                 outcome.provider_ids[row.id] = result.provider_message_id
+            if (len(outcome.sent) + len(outcome.retry) >= SMS_RECORD_EVERY
+                    or time.monotonic() - recorded_at >= SMS_RECORD_SECONDS):
+                record(outcome)
+                _merge(total, outcome)
+                outcome, recorded_at = Outcome(), time.monotonic()
     finally:
         record(outcome)
-    return outcome
+        _merge(total, outcome)
+    return total
 
 
 def _merge(into: Outcome, part: Outcome) -> None:
