@@ -120,18 +120,23 @@ def _campaign_static(session: Session, campaign: Campaign) -> _Static:
 MIN_SMS_CHUNK = 10
 
 
+def _sms_share() -> float:
+    """Messages per second one SMS sender may send: its part of the provider's limit."""
+    settings = get_settings()
+    return settings.TWILIO_MESSAGES_PER_SECOND / max(1, settings.SMS_SENDERS)
+
+
 def chunk_size(channel: str) -> int:
     """Deliveries a sender leases at once.
 
     An SMS chunk is sent one paced message at a time, so its size follows the pacing limit: about
-    SEND_CHUNK_SECONDS of one sender's share. A pause then waits, and a killed worker repeats, a couple of
-    seconds of sending at any rate, while an unpaced run amortises each lease over many messages.
+    SEND_CHUNK_SECONDS of one sender's share. A pause then waits a couple of seconds of sending at any
+    rate, while an unpaced run amortises each lease over many messages.
     """
     settings = get_settings()
     if channel == Channel.EMAIL:
         return settings.EMAIL_CHUNK
-    share = settings.TWILIO_MESSAGES_PER_SECOND / max(1, settings.SMS_SENDERS)
-    return max(MIN_SMS_CHUNK, min(settings.SMS_CHUNK, round(share * settings.SEND_CHUNK_SECONDS)))
+    return max(MIN_SMS_CHUNK, min(settings.SMS_CHUNK, round(_sms_share() * settings.SEND_CHUNK_SECONDS)))
 
 
 def lease_chunk(factory: SessionFactory, campaign_id: int, channel: str) -> Leased | float | None:
@@ -256,9 +261,7 @@ SMS_SLOTS_PER_RESERVATION = 10
 
 def sms_reservation_size() -> int:
     """Pacing slots an SMS sender reserves per round trip to Redis: ten, or a quarter second of its share."""
-    settings = get_settings()
-    share = settings.TWILIO_MESSAGES_PER_SECOND / max(1, settings.SMS_SENDERS)
-    return max(SMS_SLOTS_PER_RESERVATION, round(share / 4))
+    return max(SMS_SLOTS_PER_RESERVATION, round(_sms_share() / 4))
 
 
 def status_callback_url(delivery_id: int) -> str:
