@@ -75,46 +75,42 @@ def post_all(base_url: str, batches: list[tuple[bytes, dict[str, str]]], threads
     """POST every batch from `threads` threads, one keep-alive connection each; wall clock and answers."""
     parts = urlsplit(base_url)
     lock = threading.Lock()
-    next_index = [0]
+    local = threading.local()
+    connections: list[http.client.HTTPConnection] = []
     statuses: dict[int, int] = {}
     latencies: list[float] = []
     errors: list[str] = []
 
-    def loop() -> None:
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-        try:
-            while True:
-                with lock:
-                    i = next_index[0]
-                    next_index[0] += 1
-                if i >= len(batches):
-                    return
-                body, headers = batches[i]
-                t = time.perf_counter()
-                try:
-                    conn.request("POST", PATH, body=body, headers=headers)
-                    response = conn.getresponse()
-                    response.read()
-                    status = response.status
-                except (OSError, http.client.HTTPException) as exc:
-                    conn.close()
-                    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-                    status = 0
-                    with lock:
-                        errors.append(repr(exc))
-                with lock:
-                    latencies.append(time.perf_counter() - t)
-                    statuses[status] = statuses.get(status, 0) + 1
-        finally:
-            conn.close()
+    def connect() -> http.client.HTTPConnection:
+        local.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        with lock:
+            connections.append(local.conn)
+        return local.conn
 
-    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    def post(batch: tuple[bytes, dict[str, str]]) -> None:
+        conn = getattr(local, "conn", None) or connect()
+        body, headers = batch
+        t = time.perf_counter()
+        try:
+            conn.request("POST", PATH, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            connect()
+            status = 0
+            with lock:
+                errors.append(repr(exc))
+        with lock:
+            latencies.append(time.perf_counter() - t)
+            statuses[status] = statuses.get(status, 0) + 1
+
     start = time.perf_counter()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    errors.extend(h.bare_loop(batches, post, threads))
     seconds = time.perf_counter() - start
+    for conn in connections:
+        conn.close()
     latencies.sort()
     return {"seconds": seconds, "posts": len(batches), "statuses": statuses, "errors": errors[:5],
             "latency_median_ms": statistics.median(latencies) * 1000 if latencies else 0.0,
