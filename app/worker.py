@@ -128,11 +128,10 @@ class Scheduler(threading.Thread):
         self._stop.set()
 
     def _claim(self, job: Periodic) -> bool:
-        client = coordination
-        if client is None:
+        if coordination is None:
             return True
         key = f"portal:periodic:{job.actor.actor_name}"
-        return bool(client.set(key, "1", nx=True, px=int(job.every_seconds * 1000)))
+        return bool(coordination.set(key, "1", nx=True, px=int(job.every_seconds * 1000)))
 
     def run_once(self, now: float) -> None:
         for job in PERIODIC:
@@ -175,9 +174,8 @@ class Slots:
     def __init__(self) -> None:
         self._local: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
-        client = coordination
-        self._claim = client.register_script(_CLAIM) if client is not None else None
-        self._release = client.register_script(_RELEASE) if client is not None else None
+        self._claim = coordination.register_script(_CLAIM) if coordination is not None else None
+        self._release = coordination.register_script(_RELEASE) if coordination is not None else None
 
     def claim(self, key: str, token: str, ttl: float) -> bool:
         if self._claim is not None:
@@ -209,8 +207,8 @@ def shared_limiter(name: str, rate: float) -> Any:
     key = (name, rate)
     limiter = _limiters.get(key)
     if limiter is None:
-        client = coordination
-        limiter = RedisLimiter(client, f"portal:ratelimit:{name}", rate) if client is not None else LocalLimiter(rate)
+        limiter = (RedisLimiter(coordination, f"portal:ratelimit:{name}", rate) if coordination is not None
+                   else LocalLimiter(rate))
         _limiters[key] = limiter
     return limiter
 
