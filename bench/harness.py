@@ -146,11 +146,16 @@ class Database:
         return found
 
     def progress(self, campaign_id: int, channel: str) -> tuple[int, bool, str]:
-        """(deliveries still queued or sending, fully planned?, campaign status): one cheap index scan."""
+        """(deliveries still queued or sending, fully planned?, campaign status).
+
+        Each status is counted on its own partial index: one `status IN (...)` count scanned the whole
+        table, about 36 ms a poll on 28,000 rows, PostgreSQL CPU taken from the engine being measured."""
         row = self.one(
             "SELECT (SELECT count(*) FROM deliveries d WHERE d.campaign_id = c.id AND d.channel = %s"
-            "        AND d.status IN ('queued', 'sending')), c.planned_at IS NOT NULL, c.status"
-            " FROM campaigns c WHERE c.id = %s", (channel, campaign_id))
+            "        AND d.status = 'queued')"
+            "     + (SELECT count(*) FROM deliveries d WHERE d.campaign_id = c.id AND d.channel = %s"
+            "        AND d.status = 'sending'), c.planned_at IS NOT NULL, c.status"
+            " FROM campaigns c WHERE c.id = %s", (channel, channel, campaign_id))
         return int(row[0]), bool(row[1]), str(row[2])
 
     def campaign_times(self, campaign_id: int, channel: str) -> dict[str, Any]:
@@ -448,7 +453,7 @@ def worker_peaks(stack: Any) -> list[float]:
 
 
 def send_and_wait(stack: Any, db: Database, campaign_id: int, channel: str, timeout: float,
-                  interval: float = 0.25, stall: float = 120) -> dict[str, Any]:
+                  interval: float = 1.0, stall: float = 120) -> dict[str, Any]:
     """`campaign send`, then poll until the campaign is planned and none of its `channel` deliveries is
     queued or sending. Times are seconds from just before `campaign send` started. Gives up when the
     pending count has not gone down for `stall` seconds (a stuck engine should not eat the whole budget)."""
