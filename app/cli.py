@@ -96,7 +96,10 @@ def worker(threads: Annotated[int, typer.Option(help="Worker threads in this pro
         console.print("PORTAL_BROKER_URL is not set: the embedded default runs its worker inside `portal serve`")
         raise typer.Exit(2)
     load_actors()
+    from app.notices.tasks import warm_up
     from app.worker import coordination
+
+    warm_up()
 
     if coordination is None:
         console.print("[yellow]PORTAL_REDIS_URL is not set and the broker is not Redis: provider pacing and"

@@ -43,6 +43,21 @@ def sms_sender() -> SmsSender:
     return build_sms_sender(get_settings(), default_session_factory(), _outbox_events)
 
 
+def warm_up() -> None:
+    """Build the database engine and both senders before the first job, so the first chunk a worker
+    takes does not also pay for them (the Twilio SDK imports its API modules on first use)."""
+    default_session_factory()
+    for build in (email_sender, sms_sender):
+        try:
+            sender = build()
+        except ValueError as exc:  # a provider half configured: every send will say so too
+            log.error("cannot build a sender: %s", exc)
+            continue
+        prepare = getattr(sender, "warm_up", None)
+        if prepare is not None:
+            prepare()
+
+
 def limiter(channel: str) -> Any:
     settings = get_settings()
     if channel == Channel.EMAIL:

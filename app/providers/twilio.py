@@ -83,6 +83,10 @@ class TwilioSmsSender:
             self._local.pair = pair
         return pair
 
+    def warm_up(self) -> None:
+        """Import the SDK's messaging modules now (it loads them on first use); no request is made."""
+        _ = self._client()[0].messages
+
     def send(self, message: SmsMessage) -> SmsResult:
         client, http_client = self._client()
         kwargs: dict[str, Any] = {"to": message.to, "body": message.body}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import dramatiq
+import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -124,6 +126,26 @@ def test_a_worker_holds_two_email_senders_and_leaves_the_rest_to_other_workers()
         first.stop()
 
 
+def test_only_the_queues_senders_wait_on_are_polled_quickly() -> None:
+    from dramatiq.brokers.stub import StubBroker
+
+    from app.worker import Queues, QueueWorker
+
+    own = StubBroker()
+    for queue in (Queues.SMS, Queues.EVENTS, Queues.PERIODIC):
+        dramatiq.actor(lambda: None, broker=own, queue_name=queue, actor_name=f"test.{queue}")
+    worker = QueueWorker(own, threads=2, prefetch={}, worker_timeout=50, quick=frozenset({Queues.SMS}),
+                         idle_timeout=2000)
+    worker.start()
+    try:
+        timeouts = {name: consumer.worker_timeout for name, consumer in worker.consumers.items()}
+        assert timeouts == {"sms": 50, "sms.DQ": 2000, "events": 2000, "events.DQ": 2000, "periodic": 2000,
+                            "periodic.DQ": 2000}
+        assert all(thread.timeout == 0.05 for thread in worker.workers), "worker threads keep the short timeout"
+    finally:
+        worker.stop()
+
+
 def test_with_a_rabbitmq_broker_pacing_is_shared_through_redis_url() -> None:
     from dramatiq.brokers.stub import StubBroker
 
@@ -145,3 +167,33 @@ def test_with_a_rabbitmq_broker_pacing_is_shared_through_redis_url() -> None:
         assert max(b) - min(a) >= 19 / 50 - 0.01, "twenty slots at 50/s span 0.38 s"
     finally:
         first.delete(key)
+
+
+def test_warm_up_builds_the_senders_and_reports_a_half_configured_provider(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from app.config import get_settings
+    from app.notices import tasks
+    from app.providers.twilio import TwilioSmsSender
+
+    monkeypatch.setenv("PORTAL_TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+    monkeypatch.setenv("PORTAL_TWILIO_AUTH_TOKEN", "token")
+    monkeypatch.delenv("PORTAL_TWILIO_MESSAGING_SERVICE_SID", raising=False)
+    monkeypatch.delenv("PORTAL_TWILIO_FROM_NUMBER", raising=False)
+    get_settings.cache_clear()
+    tasks.sms_sender.cache_clear()
+    tasks.email_sender.cache_clear()
+    try:
+        with caplog.at_level(logging.ERROR, logger="app.notices.tasks"):
+            tasks.warm_up()  # the worker still starts; every send will give the same reason
+        assert "either a Messaging Service SID or a from number is required" in caplog.text
+
+        monkeypatch.setenv("PORTAL_TWILIO_MESSAGING_SERVICE_SID", "MG" + "0" * 32)
+        get_settings.cache_clear()
+        tasks.sms_sender.cache_clear()
+        tasks.warm_up()
+        assert tasks.sms_sender.cache_info().currsize == 1, "built before the first job"
+        assert isinstance(tasks.sms_sender(), TwilioSmsSender)
+    finally:
+        get_settings.cache_clear()
+        tasks.sms_sender.cache_clear()
+        tasks.email_sender.cache_clear()
