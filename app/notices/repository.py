@@ -49,12 +49,12 @@ class CampaignRepository(Repository[Campaign]):
     def with_status(self, *statuses: str) -> Sequence[Campaign]:
         return self.list(select(Campaign).where(Campaign.status.in_(statuses)).order_by(Campaign.id))
 
-    def touch(self, campaign_id: int, now: datetime) -> None:
-        """Note activity; at most once a second, so many senders do not queue on the campaign's row lock."""
+    def touch(self, campaign_id: int, now: datetime, every: timedelta = timedelta(seconds=1)) -> None:
+        """Note activity; at most once per `every`, so many senders do not queue on the campaign's row lock."""
         self.session.execute(
             update(Campaign)
             .where(Campaign.id == campaign_id,
-                   or_(Campaign.heartbeat_at.is_(None), Campaign.heartbeat_at < now - timedelta(seconds=1)))
+                   or_(Campaign.heartbeat_at.is_(None), Campaign.heartbeat_at < now - every))
             .values(heartbeat_at=now))
 
     def templates(self, campaign_id: int) -> Sequence[NoticeTemplate]:

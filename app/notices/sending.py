@@ -139,6 +139,9 @@ def chunk_size(channel: str) -> int:
     return max(MIN_SMS_CHUNK, min(settings.SMS_CHUNK, round(_sms_share() * settings.SEND_CHUNK_SECONDS)))
 
 
+HEARTBEAT_EVERY = timedelta(seconds=1)
+
+
 def lease_chunk(factory: SessionFactory, campaign_id: int, channel: str) -> Leased | float | None:
     """Lease the next chunk; or say when to look again (seconds), or None when this sender can stop."""
     settings = get_settings()
@@ -149,8 +152,11 @@ def lease_chunk(factory: SessionFactory, campaign_id: int, channel: str) -> Leas
         if campaign is None or campaign.status != CampaignStatus.SENDING or repo.sending_stopped():
             return None
         now = utcnow()
-        # The campaign row before the delivery rows: the same lock order as pause and cancel.
-        repo.touch(campaign_id, now)
+        # The campaign row before the delivery rows: the same lock order as pause and cancel. Only when
+        # the heartbeat looks stale: an UPDATE that finds the row locked waits for the other sender's
+        # lease to commit, even when its WHERE then turns out false.
+        if campaign.heartbeat_at is None or campaign.heartbeat_at < now - HEARTBEAT_EVERY:
+            repo.touch(campaign_id, now, HEARTBEAT_EVERY)
         size = chunk_size(channel)
         rows = deliveries.lease(campaign_id, channel, size, now, now + timedelta(seconds=settings.SEND_LEASE_SECONDS))
         if not rows:
