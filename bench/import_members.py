@@ -8,6 +8,9 @@ local PostgreSQL, migrates it, writes a synthetic member CSV into a temporary di
 
 * floor: parses the same file with the csv module and COPYs it (psycopg 3 `write_row`) into a plain
   table of 8 text columns -- the least any import of this file into PostgreSQL from Python can cost;
+* encryption alone: the CPU time to AES-GCM-encrypt and blind-index every row's email and phone,
+  which the issue requires of any import, with nothing else around it (a lower bound, shown against
+  the floor);
 * import: runs `.venv/bin/portal import-members FILE` in a child process, as a user would, timing
   its wall clock and reading its peak RSS from the kernel's accounting of that one child;
 * re-import: runs the same command on the same file again; the members table must not change.
@@ -165,6 +168,31 @@ def floor_best(path: Path, runs: int) -> tuple[float, int, list[float]]:
     return min(times), copied, times
 
 
+def crypto_only(path: Path) -> float:
+    """CPU seconds for what the issue requires of every row whatever the code around it: AES-GCM
+    encryption of the email and the phone, and their two keyed blind indexes (app.kit.crypto, a fresh
+    random key). Nothing is parsed, validated or written: a lower bound on any conforming import."""
+    import base64
+
+    from app.kit.crypto import Keyring
+
+    keyring = Keyring.parse(base64.b64encode(os.urandom(32)).decode())
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        e, p = header.index("email"), header.index("phone")
+        pairs = [(row[e], row[p]) for row in reader]
+    start = time.process_time()
+    for email, phone in pairs:
+        if email:
+            keyring.encrypt(email, context=b"email")
+            keyring.blind_index(email, kind="email")
+        if phone:
+            keyring.encrypt(phone, context=b"phone")
+            keyring.blind_index(phone, kind="phone")
+    return time.process_time() - start
+
+
 # --- the real import, in a child process ----------------------------------------------------------
 def run_child(argv: list[str], log: Path, timeout: float) -> dict[str, Any]:
     """Run one child; wall seconds, peak RSS and exit code of that child alone.
@@ -238,6 +266,11 @@ def print_block(r: dict[str, Any]) -> None:
                                                            f" best of {len(r['floor']['runs'])}"),
         ("ratio import/floor", f"{r['ratio']:.1f}x", f"{r['ratio_after_startup']:.1f}x without CLI start-up"
                                                       f" ({r['cli_overhead_seconds']:.2f} s)"),
+        ("encryption alone", f"{r['crypto_only_cpu_seconds']:.2f}",
+         f"CPU s to encrypt and blind-index each row's email and phone, nothing else:"
+         f" {r['crypto_only_cpu_seconds'] / r['floor']['seconds']:.1f}x the floor on one core,"
+         f" {r['crypto_only_cpu_seconds'] / r['environment']['cpus'] / r['floor']['seconds']:.1f}x spread on"
+         f" {r['environment']['cpus']}"),
         ("re-import seconds", f"{again['seconds']:.2f}",
          f"members {'unchanged' if again['db_unchanged'] else 'CHANGED'};"
          f" updated={again_sum.get('updated', '?')}, unchanged={again_sum.get('unchanged', '?')}"),
@@ -278,6 +311,10 @@ def benchmark(members: int, timeout: float, keep_db: bool) -> int:
             floor_seconds, floor_rows, floor_runs = floor_best(csv_path, FLOOR_RUNS)
             result["floor"] = {"seconds": floor_seconds, "rows": floor_rows, "runs": floor_runs}
             print(f"floor: {floor_rows:,} rows COPYed in {floor_seconds:.2f} s (best of {FLOOR_RUNS})",
+                  flush=True)
+
+            result["crypto_only_cpu_seconds"] = crypto_only(csv_path)
+            print(f"required encryption and blind indexes alone: {result['crypto_only_cpu_seconds']:.2f} s CPU",
                   flush=True)
 
             overhead = run_child([str(PORTAL), "migrate"], tmpdir / "migrate.log", timeout=120)
