@@ -110,8 +110,10 @@ def run_sender(actor: Any, campaign_id: int, channel: str, slot: int, token: str
         slots.release(key, token)
         return
     slots.claim(key, token, ttl + delay)
+    # Dramatiq routes any delay, even 0, through the delay queue: a hand-on with work waiting goes
+    # straight to the sender queue instead, where the next sender is picked up within 250 ms.
     actor.send_with_options(kwargs={"campaign_id": campaign_id, "channel": channel, "slot": slot, "token": token},
-                            delay=int(delay * 1000))
+                            delay=int(delay * 1000) or None)
 
 
 # Each channel has its own queue, so a worker's prefetch limit spreads senders across processes.
