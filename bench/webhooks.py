@@ -1,6 +1,6 @@
 """Benchmark: signed SendGrid event batches posted to a real `portal serve`, against a body-sink floor.
 
-    .venv/bin/python -m bench.webhooks [--events 50000] [--threads 4] [--batch 500] [--web-processes 1]
+    .venv/bin/python -m bench.webhooks [--events 50000] [--threads 4] [--batch 500] [--web-processes 2]
     .venv/bin/python -m bench.webhooks --events 5000                  # quicker
 
 The benchmark creates (dropping it first if it exists) the database `portal_bench_webhooks` on the
@@ -14,8 +14,8 @@ delivery is `sent`. The workers are then stopped, so only the web process touche
   delivery_id custom arg, ...). All `processed` events come first and then all `delivered` ones, as
   SendGrid reports them seconds apart, in batches of --batch (500) events, each signed with the fake's
   ECDSA key (`sign`) and a fresh timestamp before the clock starts. --threads client threads (4),
-  each on one keep-alive connection, POST them to /webhooks/sendgrid of a `portal serve` process
-  (`--workers N` with --web-processes N) started with PORTAL_SENDGRID_WEBHOOK_PUBLIC_KEY set to the
+  each on one keep-alive connection, POST them to /webhooks/sendgrid of `portal serve --workers N`
+  (--web-processes, 2 by default: the web service of docker-compose.yml runs two) started with PORTAL_SENDGRID_WEBHOOK_PUBLIC_KEY set to the
   fake's public key. Every answer must be
   204. Afterwards COUNTs check that every delivery moved to delivered and that provider_events holds
   every event exactly once; two batches are then posted again and must change nothing.
@@ -164,7 +164,7 @@ def print_figures(r: dict[str, Any]) -> None:
 
 # --- the run -------------------------------------------------------------------------------------
 def benchmark(events: int, threads: int, batch: int, timeout: float, keep_db: bool,
-              extra_env: dict[str, str] | None = None, web_processes: int = 1) -> int:
+              extra_env: dict[str, str] | None = None, web_processes: int = 2) -> int:
     import psycopg  # noqa: F401
 
     h.loopback_only()
@@ -263,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=50_000, help="events to post, two per delivery (50000)")
     parser.add_argument("--threads", type=int, default=4, help="concurrent client threads (4)")
     parser.add_argument("--batch", type=int, default=500, help="events per signed post (500)")
-    parser.add_argument("--web-processes", type=int, default=1, help="`portal serve --workers N` (1)")
+    parser.add_argument("--web-processes", type=int, default=2,
+                        help="`portal serve --workers N` (2, as docker-compose.yml runs the web service)")
     h.add_run_options(parser, DB_NAME)
     args = parser.parse_args(argv)
     return benchmark(args.events, args.threads, args.batch, args.timeout, args.keep_db, h.parse_sets(args.sets),
