@@ -11,6 +11,7 @@ from typing import Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import q_name
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -228,10 +229,10 @@ class QueueWorker(dramatiq.Worker):
     the rest go to other workers; paced SMS senders mostly wait, so a process may hold many.
 
     An idle consumer polls Redis with a backoff of up to its timeout. Queues in `quick` (senders
-    handing on to their successor, a campaign's planning) are polled within `worker_timeout`; every
-    other queue, and every delay queue, within `idle_timeout`: each poll is a script run in Redis and a
-    round trip that costs the process CPU, and a dozen consumers polling four times a second cost a
-    sending worker a few percent.
+    handing on to their successor or told to look again shortly, a campaign's planning) and their
+    delay queues are polled within `worker_timeout`; every other queue within `idle_timeout`: each
+    poll is a script run in Redis and a round trip that costs the process CPU, and a dozen consumers
+    polling four times a second cost a sending worker a few percent.
     """
 
     def __init__(self, broker: dramatiq.Broker, *, threads: int, prefetch: dict[str, int],
@@ -248,7 +249,7 @@ class QueueWorker(dramatiq.Worker):
         # Dramatiq has one queue_prefetch and one worker_timeout for all queues; consumers are added one
         # at a time in start(), each reading both when it is created.
         self.queue_prefetch = self.prefetch.get(queue_name, self.default_prefetch)
-        quick = self.quick is None or (not delay and queue_name in self.quick)
+        quick = self.quick is None or q_name(queue_name) in self.quick
         self.worker_timeout = self.quick_timeout if quick else self.idle_timeout
         try:
             super()._add_consumer(queue_name, delay=delay)

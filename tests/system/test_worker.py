@@ -139,7 +139,7 @@ def test_only_the_queues_senders_wait_on_are_polled_quickly() -> None:
     worker.start()
     try:
         timeouts = {name: consumer.worker_timeout for name, consumer in worker.consumers.items()}
-        assert timeouts == {"sms": 50, "sms.DQ": 2000, "events": 2000, "events.DQ": 2000, "periodic": 2000,
+        assert timeouts == {"sms": 50, "sms.DQ": 50, "events": 2000, "events.DQ": 2000, "periodic": 2000,
                             "periodic.DQ": 2000}
         assert all(thread.timeout == 0.05 for thread in worker.workers), "worker threads keep the short timeout"
     finally:
