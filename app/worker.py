@@ -62,10 +62,11 @@ coordination = build_coordination(get_settings(), broker)
 
 def broker_ping() -> None:
     """Raise if the broker (or the coordination Redis) cannot be reached (used by /readyz)."""
-    if coordination is not None:
+    client = getattr(broker, "client", None)
+    if coordination is not None and coordination is not client:  # without REDIS_URL they are one client
         coordination.ping()
-    if getattr(broker, "client", None) is not None:
-        broker.client.ping()  # type: ignore[attr-defined]
+    if client is not None:
+        client.ping()
         return
     connection = getattr(broker, "connection", None)
     if connection is not None and not connection.is_open:
