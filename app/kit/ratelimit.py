@@ -69,9 +69,10 @@ class RedisLimiter:
 
     def reserve(self, count: int) -> list[float]:
         """Reserve `count` consecutive slots in one round trip; returns their time.monotonic() deadlines."""
-        now = time.monotonic()
         wait_ms = float(self._script(keys=[self.key], args=[self.interval_ms, self.burst_ms, 0, count]))
-        start = now + wait_ms / 1000
+        # The wait counts from when Redis ran the script: from our clock after the answer (as acquire()
+        # sleeps), a slot is never early by the request's trip to Redis, only late by the answer's.
+        start = time.monotonic() + wait_ms / 1000
         return [start + i * self.interval_ms / 1000 for i in range(count)]
 
     def hold(self, seconds: float) -> None:
