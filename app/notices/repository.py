@@ -141,6 +141,14 @@ class DeliveryRepository:
                 .returning(*D.c))
         return sorted(self.session.execute(stmt).all(), key=lambda r: r.id)
 
+    def due_at_most(self, campaign_id: int, channel: str, now: datetime, cap: int) -> int:
+        """Deliveries due now, counted up to `cap` (a bounded scan of the work index)."""
+        due = (select(D.c.id)
+               .where(D.c.campaign_id == campaign_id, D.c.channel == channel, D.c.status == DeliveryStatus.QUEUED,
+                      D.c.next_attempt_at <= now)
+               .limit(cap).subquery())
+        return int(self.session.execute(select(func.count()).select_from(due)).scalar_one())
+
     def rows(self, ids: Sequence[int]) -> list[Any]:
         found: list[Any] = []
         for chunk in _chunks(ids):

@@ -139,6 +139,18 @@ def chunk_size(channel: str) -> int:
     return max(MIN_SMS_CHUNK, min(settings.SMS_CHUNK, round(_sms_share() * settings.SEND_CHUNK_SECONDS)))
 
 
+def tapered(size: int, due: int, senders: int) -> int:
+    """A smaller SMS chunk when little is left, so the last rows are shared by every sender.
+
+    With full chunks the last few senders finish their chunks alone while the rest have stopped;
+    sharing out what is left keeps all of them busy to the end. `due` is counted up to a cap, so this
+    costs one short index scan a lease.
+    """
+    if due >= size * senders:
+        return size
+    return max(MIN_SMS_CHUNK, min(size, -(-due // senders)))
+
+
 HEARTBEAT_EVERY = timedelta(seconds=1)
 
 
@@ -158,6 +170,9 @@ def lease_chunk(factory: SessionFactory, campaign_id: int, channel: str) -> Leas
         if campaign.heartbeat_at is None or campaign.heartbeat_at < now - HEARTBEAT_EVERY:
             repo.touch(campaign_id, now, HEARTBEAT_EVERY)
         size = chunk_size(channel)
+        if channel == Channel.SMS:
+            size = tapered(size, deliveries.due_at_most(campaign_id, channel, now, size * settings.SMS_SENDERS),
+                           settings.SMS_SENDERS)
         rows = deliveries.lease(campaign_id, channel, size, now, now + timedelta(seconds=settings.SEND_LEASE_SECONDS))
         if not rows:
             due, pending, next_at = deliveries.work_left(campaign_id, channel, now)

@@ -215,3 +215,34 @@ def test_an_sms_chunk_is_about_two_seconds_of_a_senders_share(
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("size", "due", "senders", "expected"), [
+    (250, 5000, 8, 250),   # plenty left: full chunks
+    (250, 2000, 8, 250),
+    (250, 1000, 8, 125),   # the last thousand shared by all eight senders
+    (250, 30, 8, 10),      # never below the floor of ten
+    (250, 0, 8, 10),
+])
+def test_the_last_sms_rows_are_shared_out_among_the_senders(size: int, due: int, senders: int,
+                                                            expected: int) -> None:
+    assert sending.tapered(size, due, senders) == expected
+
+
+def test_an_sms_lease_near_the_end_leaves_rows_for_the_other_senders(
+        session: Session, session_factory: Any, sending_campaign: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.config import get_settings
+
+    campaign = sending_campaign(channels=(Channel.SMS,))
+    due = sum(1 for d in deliveries(session, campaign.id, "sms") if d.status == DeliveryStatus.QUEUED)
+    monkeypatch.setenv("PORTAL_SMS_SENDERS", "4")
+    monkeypatch.setenv("PORTAL_TWILIO_MESSAGES_PER_SECOND", "100000")
+    get_settings.cache_clear()
+    try:
+        assert due < sending.chunk_size(Channel.SMS) * 4
+        leased = sending.lease_chunk(session_factory, campaign.id, "sms")
+        assert isinstance(leased, sending.Leased)
+        assert len(leased.rows) == max(sending.MIN_SMS_CHUNK, -(-due // 4)) < due
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
