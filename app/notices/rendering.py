@@ -1,18 +1,21 @@
 """Notice templates rendered in a sandboxed Jinja2 environment.
 
 Email content is rendered once per variant (language and exposed categories) with placeholders for the
-per-member values, which travel as SendGrid substitutions; SMS is rendered whole for each member.
+per-member values, which travel as SendGrid substitutions. SMS is rendered once per variant too when the
+template only shows the per-member values as they are; each member's text is then that rendering with
+their values put in, the same text Jinja2 would produce for them. Otherwise it is rendered per member.
 """
 
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from collections.abc import Callable
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
@@ -114,6 +117,26 @@ def email_substitutions(values: dict[str, str]) -> dict[str, str]:
     return subs
 
 
+@lru_cache(maxsize=512)
+def shows_member_values_as_they_are(source: str) -> bool:
+    """True when every per-member value appears only as a bare `{{ name }}`: no filter, test, condition,
+    loop or assignment touches it, so rendering it is writing the value out where it stands."""
+    def bare(node: nodes.Node, parent: nodes.Node | None) -> bool:
+        if isinstance(node, nodes.Name) and node.name in PER_MEMBER:
+            if node.ctx != "load" or not isinstance(parent, nodes.Output):
+                return False
+        return all(bare(child, node) for child in node.iter_child_nodes())
+
+    try:
+        return bare(_text_env.parse(source), None)
+    except TemplateError:
+        return False
+
+
+_MARK = "\x00"  # never in a template or a category's text; marks where each member value goes
+_MARKS = re.compile(_MARK + "(" + "|".join(PER_MEMBER) + ")" + _MARK)
+
+
 def sms_renderer(source: str, shared: SharedValues, categories: list[Category]) -> Callable[[dict[str, str]], str]:
     """Render one SMS variant for member after member: what they share is built once."""
     template = _compile(source, False)
@@ -125,7 +148,22 @@ def sms_renderer(source: str, shared: SharedValues, categories: list[Category]) 
         except TemplateError as exc:
             raise TemplateProblem(f"template error: {exc}") from exc
 
-    return render_one
+    if not shows_member_values_as_they_are(source):
+        return render_one
+    marked = render_one({n: f"{_MARK}{n}{_MARK}" for n in PER_MEMBER})
+    # Text and member values alternate: parts[1], parts[3], ... name the values.
+    parts = _MARKS.split(marked)
+    if marked.count(_MARK) != len(parts) - 1:  # a mark of the template's own: stay with Jinja2
+        return render_one
+    names = [(i, parts[i]) for i in range(1, len(parts), 2)]
+
+    def fill(values: dict[str, str]) -> str:
+        out = parts.copy()
+        for i, name in names:
+            out[i] = values.get(name, "")
+        return "".join(out).strip()
+
+    return fill
 
 
 def render_sms(source: str, shared: SharedValues, categories: list[Category], values: dict[str, str]) -> str:

@@ -73,3 +73,38 @@ def test_an_email_template_showing_member_values_as_they_are_is_accepted() -> No
         "<p>Dear {{ first_name }} {{ last_name }} ({{ branch }})</p><p>{{ reference }}</p>"
         "{% for c in categories %}<h2>{{ c.name|upper }}</h2>{% endfor %}",
         "Dear {{ first_name }}, your reference is {{ reference }}.", SHARED, CATS)
+
+
+MEMBERS = [
+    {"first_name": "Ann", "last_name": "Lee", "branch": "Kent", "reference": "ABCD-EFGH-JKMN"},
+    {"first_name": "  Siân {{ x }} <O'Brien>", "last_name": "", "branch": "Dyfed-Powys", "reference": "ZZZZ-0000-1111"},
+    {"first_name": "", "last_name": "Ng", "reference": "AAAA-BBBB-CCCC"},  # no branch at all
+]
+
+
+@pytest.mark.parametrize(("source", "as_they_are"), [
+    ("  {{ first_name }} {{ last_name }} ref {{ reference }}{% for c in categories %} {{ c.name }}{% endfor %}\n",
+     True),
+    ("{% for c in categories %}{{ reference }} {{ c.guidance }} {% endfor %}{{ branch }}", True),
+    ("{{ first_name|upper }} {{ reference }}", False),
+    ("{% if branch == 'Kent' %}Kent {% endif %}{{ reference }}", False),
+    ("{% set first_name = 'X' %}{{ first_name }} {{ reference }}", False),
+    ("{{ reference }} {{ first_name ~ '!' }}", False),
+])
+def test_an_sms_variant_rendered_once_reads_as_rendering_it_for_each_member(source: str, as_they_are: bool) -> None:
+    assert rendering.shows_member_values_as_they_are(source) is as_they_are
+    render = rendering.sms_renderer(source, SHARED, CATS)
+    for member in MEMBERS:
+        direct = rendering.render(source, rendering._context(SHARED, CATS, {
+            n: member.get(n, "") for n in rendering.PER_MEMBER})).strip()
+        assert render(member) == direct
+        assert member["reference"] in direct
+
+
+def test_the_default_sms_templates_are_rendered_once_per_variant() -> None:
+    from pathlib import Path
+
+    paths = sorted((Path(__file__).resolve().parents[2] / "templates/notices/breach").glob("sms.*.txt"))
+    assert len(paths) == 2
+    for path in paths:
+        assert rendering.shows_member_values_as_they_are(path.read_text())
