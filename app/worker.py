@@ -233,7 +233,8 @@ class QueueWorker(dramatiq.Worker):
     handing on to their successor or told to look again shortly, a campaign's planning) and their
     delay queues are polled within `worker_timeout`; every other queue within `idle_timeout`: each
     poll is a script run in Redis and a round trip that costs the process CPU, and a dozen consumers
-    polling four times a second cost a sending worker a few percent.
+    polling four times a second cost a sending worker a few percent. Idle worker threads wait up to
+    `idle_timeout` too: a fetched job wakes one at once, so their timeout only bounds shutdown.
     """
 
     def __init__(self, broker: dramatiq.Broker, *, threads: int, prefetch: dict[str, int],
@@ -254,6 +255,15 @@ class QueueWorker(dramatiq.Worker):
         self.worker_timeout = self.quick_timeout if quick else self.idle_timeout
         try:
             super()._add_consumer(queue_name, delay=delay)
+        finally:
+            self.worker_timeout = self.quick_timeout
+
+    def _add_worker(self) -> None:
+        # A worker thread's timeout only bounds how long it takes to notice shutdown: a job reaches it at
+        # once. Idle threads waking four times a second each cost a busy process switches for nothing.
+        self.worker_timeout = self.idle_timeout
+        try:
+            super()._add_worker()
         finally:
             self.worker_timeout = self.quick_timeout
 

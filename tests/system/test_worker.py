@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -132,8 +133,9 @@ def test_only_the_queues_senders_wait_on_are_polled_quickly() -> None:
     from app.worker import Queues, QueueWorker
 
     own = StubBroker()
-    for queue in (Queues.SMS, Queues.EVENTS, Queues.PERIODIC):
-        dramatiq.actor(lambda: None, broker=own, queue_name=queue, actor_name=f"test.{queue}")
+    ran = threading.Event()
+    actors = {queue: dramatiq.actor(lambda: ran.set(), broker=own, queue_name=queue, actor_name=f"test.{queue}")
+              for queue in (Queues.SMS, Queues.EVENTS, Queues.PERIODIC)}
     worker = QueueWorker(own, threads=2, prefetch={}, worker_timeout=50, quick=frozenset({Queues.SMS}),
                          idle_timeout=2000)
     worker.start()
@@ -141,7 +143,11 @@ def test_only_the_queues_senders_wait_on_are_polled_quickly() -> None:
         timeouts = {name: consumer.worker_timeout for name, consumer in worker.consumers.items()}
         assert timeouts == {"sms": 50, "sms.DQ": 50, "events": 2000, "events.DQ": 2000, "periodic": 2000,
                             "periodic.DQ": 2000}
-        assert all(thread.timeout == 0.05 for thread in worker.workers), "worker threads keep the short timeout"
+        # Idle worker threads wake rarely, yet a job fetched by a quick consumer still starts at once.
+        assert all(thread.timeout == 2.0 for thread in worker.workers)
+        time.sleep(0.3)  # every thread is now waiting out its long timeout
+        actors[Queues.SMS].send()
+        assert ran.wait(1.0), "an SMS job waited for an idle thread's timeout"
     finally:
         worker.stop()
 
