@@ -10,6 +10,8 @@ from functools import lru_cache
 from typing import Any
 
 import dramatiq
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
@@ -44,9 +46,14 @@ def sms_sender() -> SmsSender:
 
 
 def warm_up() -> None:
-    """Build the database engine and both senders before the first job, so the first chunk a worker
-    takes does not also pay for them (the Twilio SDK imports its API modules on first use)."""
-    default_session_factory()
+    """Build the database engine, open its first connection and build both senders before the first
+    job, so the first chunk a worker takes does not also pay for them (the driver and the Twilio SDK
+    import modules on first use)."""
+    try:
+        with default_session_factory()() as session:
+            session.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:  # the database may come up after the worker: jobs retry until it does
+        log.error("cannot reach the database yet: %s", exc)
     for build in (email_sender, sms_sender):
         try:
             sender = build()

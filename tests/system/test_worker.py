@@ -201,6 +201,14 @@ def test_warm_up_builds_the_senders_and_reports_a_half_configured_provider(
         tasks.warm_up()
         assert tasks.sms_sender.cache_info().currsize == 1, "built before the first job"
         assert isinstance(tasks.sms_sender(), TwilioSmsSender)
+
+        # A worker that starts before its database says so and still starts: jobs retry until it is up.
+        monkeypatch.setenv("PORTAL_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
+        get_settings.cache_clear()
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="app.notices.tasks"):
+            tasks.warm_up()
+        assert "cannot reach the database yet" in caplog.text
     finally:
         get_settings.cache_clear()
         tasks.sms_sender.cache_clear()
