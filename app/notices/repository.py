@@ -130,12 +130,14 @@ class DeliveryRepository:
                              .on_conflict_do_nothing(index_elements=["channel", "contact_index"]))
 
     # --- leasing and recording -----------------------------------------------------------------
+    @staticmethod
+    def _due(campaign_id: int, channel: str, now: datetime) -> Any:
+        return select(D.c.id).where(D.c.campaign_id == campaign_id, D.c.channel == channel,
+                                    D.c.status == DeliveryStatus.QUEUED, D.c.next_attempt_at <= now)
+
     def lease(self, campaign_id: int, channel: str, limit: int, now: datetime, lease_until: datetime) -> list[Any]:
         """Take up to `limit` due deliveries, one variant first, so a chunk shares its content; returns the rows."""
-        due = (select(D.c.id)
-               .where(D.c.campaign_id == campaign_id, D.c.channel == channel, D.c.status == DeliveryStatus.QUEUED,
-                      D.c.next_attempt_at <= now)
-               .order_by(D.c.variant, D.c.id).limit(limit)
+        due = (self._due(campaign_id, channel, now).order_by(D.c.variant, D.c.id).limit(limit)
                .with_for_update(skip_locked=True))
         stmt = (update(D).where(D.c.id.in_(due.scalar_subquery()))
                 .values(status=DeliveryStatus.SENDING, lease_until=lease_until, attempts=D.c.attempts + 1,
@@ -145,10 +147,7 @@ class DeliveryRepository:
 
     def due_at_most(self, campaign_id: int, channel: str, now: datetime, cap: int) -> int:
         """Deliveries due now, counted up to `cap` (a bounded scan of the work index)."""
-        due = (select(D.c.id)
-               .where(D.c.campaign_id == campaign_id, D.c.channel == channel, D.c.status == DeliveryStatus.QUEUED,
-                      D.c.next_attempt_at <= now)
-               .limit(cap).subquery())
+        due = self._due(campaign_id, channel, now).limit(cap).subquery()
         return int(self.session.execute(select(func.count()).select_from(due)).scalar_one())
 
     def rows(self, ids: Sequence[int]) -> list[Any]:
