@@ -19,7 +19,9 @@ import pytest
 
 BACKEND = os.environ.get("PORTAL_TEST_DB", "postgresql")
 PG_ADMIN_URL = os.environ.get("PORTAL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+# The process id keeps two test runs on one machine (two checkouts, say) out of each other's databases.
+WORKER = f'{os.environ.get("PYTEST_XDIST_WORKER", "main")}_{os.getpid()}'
+
 TMP = Path(tempfile.mkdtemp(prefix=f"portal-tests-{WORKER}-"))
 atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 

@@ -33,8 +33,10 @@ def peak_rss_mb(pid: int) -> float:
 
 
 class Stack:
-    def __init__(self, database_url: str, *, redis_db: int = 13, logs: Path, env: dict[str, str] | None = None,
+    def __init__(self, database_url: str, *, redis_db: int | None = None, logs: Path, env: dict[str, str] | None = None,
                  worker_threads: int = 8) -> None:
+        if redis_db is None:
+            redis_db = int(os.environ.get("PORTAL_TEST_REDIS_DB", "13"))
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.redis_url = f"redis://127.0.0.1:6379/{redis_db}"

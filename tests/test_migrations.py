@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -27,7 +29,7 @@ def test_commands_read_the_same_head_as_alembic() -> None:
 def test_a_command_still_migrates_a_database_that_is_behind(database_url: str) -> None:
     from app.db import migrate
 
-    url = create_database("portal_migration_behind")
+    url = create_database(f"portal_migration_behind_{os.getpid()}")
     try:
         command.upgrade(alembic_config(url), "0001")
         migrate(url)
@@ -38,7 +40,7 @@ def test_a_command_still_migrates_a_database_that_is_behind(database_url: str) -
             assert "deliveries" in inspect(conn).get_table_names()
         engine.dispose()
     finally:
-        drop_database("portal_migration_behind")
+        drop_database(f"portal_migration_behind_{os.getpid()}")
 
 
 def test_upgrade_downgrade_upgrade_round_trip(database_url: str) -> None:
