@@ -112,7 +112,8 @@ def run_floor(fake: Any, specs: list[dict[str, Any]], senders: int, processes: i
     seconds, results = h.parallel_floor(f"bench.{NAME}:floor_prepare", f"bench.{NAME}:floor_run", jobs, timeout)
     return {"seconds": seconds, "processes": processes, "threads": senders,
             "requests": sum(r["requests"] for r in results), "recipients": sum(r["recipients"] for r in results),
-            "errors": sum(r["error_count"] for r in results), "error_samples": [e for r in results for e in r["errors"]],
+            "errors": sum(r["error_count"] for r in results),
+            "error_samples": [e for r in results for e in r["errors"]],
             "fake_requests": fake.stats()["requests"], "fake_max_in_flight": fake.max_in_flight,
             "cpu_seconds": h.floor_cpu(results)}
 

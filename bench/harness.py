@@ -317,7 +317,7 @@ def portal(stack: Any, *argv: str, timeout: float = 600) -> tuple[float, str]:
     """Run one `portal` command with the stack's environment; (wall seconds, stdout). Raises on failure."""
     start = time.perf_counter()
     result = subprocess.run([PYTHON, "-m", "app.cli", *argv], env=stack.env, cwd=ROOT, capture_output=True,
-                            text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+                            text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         raise RuntimeError(f"portal {' '.join(argv)} exited {result.returncode}:\n{result.stdout[-2000:]}\n"

@@ -15,8 +15,8 @@ delivery is `sent`. The workers are then stopped, so only the web process touche
   SendGrid reports them seconds apart, in batches of --batch (500) events, each signed with the fake's
   ECDSA key (`sign`) and a fresh timestamp before the clock starts. --threads client threads (4),
   each on one keep-alive connection, POST them to /webhooks/sendgrid of `portal serve --workers N`
-  (--web-processes, 2 by default: the web service of docker-compose.yml runs two) started with PORTAL_SENDGRID_WEBHOOK_PUBLIC_KEY set to the
-  fake's public key. Every answer must be
+  (--web-processes, 2 by default: the web service of docker-compose.yml runs two) started with
+  PORTAL_SENDGRID_WEBHOOK_PUBLIC_KEY set to the fake's public key. Every answer must be
   204. Afterwards COUNTs check that every delivery moved to delivered and that provider_events holds
   every event exactly once; two batches are then posted again and must change nothing.
 * floor: the same client threads POST the same bodies and headers to a minimal stdlib HTTP server in
@@ -137,8 +137,9 @@ def print_figures(r: dict[str, Any]) -> None:
                                                f" in {r['setup']['seconds']:.0f} s; demo {r['members']:,} members"),
         ("events posted", f"{r['events']:,}", f"{w['posts']} signed batches of {r['batch']} from {r['threads']}"
                                               f" threads, processed then delivered"),
-        ("webhook seconds", f"{w['seconds']:.2f}", f"answers {w['statuses']}; per post median"
-                                                   f" {w['latency_median_ms']:.0f} ms, p95 {w['latency_p95_ms']:.0f} ms"),
+        ("webhook seconds", f"{w['seconds']:.2f}",
+         f"answers {w['statuses']}; per post median"
+         f" {w['latency_median_ms']:.0f} ms, p95 {w['latency_p95_ms']:.0f} ms"),
         ("events/s", f"{w['events_per_second']:,.0f}",
          "verified and applied (`portal serve`, " + (f"--workers {r['web_processes']})" if r["web_processes"] > 1
                                                      else "one process)")),
@@ -173,7 +174,8 @@ def benchmark(events: int, threads: int, batch: int, timeout: float, keep_db: bo
     wanted = math.ceil(events / 2)
     members = math.ceil(wanted / EMAIL_SHARE)
     result: dict[str, Any] = {"benchmark": NAME, "events_asked": events, "members": members, "threads": threads,
-                              "batch": batch, "web_processes": web_processes, "extra_env": extra_env or {}, "targets": {"events_per_second_min": TARGET_EVENTS_PER_SECOND}}
+                              "batch": batch, "web_processes": web_processes, "extra_env": extra_env or {},
+                              "targets": {"events_per_second_min": TARGET_EVENTS_PER_SECOND}}
     load = os.getloadavg()
     try:
         with h.time_limit(timeout):

@@ -31,9 +31,10 @@ for key in [k for k in os.environ if k.startswith(("PORTAL_SENDGRID", "PORTAL_TW
     os.environ.pop(key)
 os.environ["PORTAL_DEMO_ON_FIRST_START"] = "false"
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.orm import Session, sessionmaker
+# The environment above must be set before these imports read it.
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import Connection, make_url  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 pytest_plugins = ["tests.fakes.fixtures"]
 

@@ -111,7 +111,8 @@ def load_demo(session: Session, *, members: int = 120_000, seed: int = 2019, wit
             session, incident=incident, published_at=datetime(2019, 3, 21, 9, tzinfo=UTC),
             title="Helpline open", title_cy="Llinell gymorth ar agor",
             body="Our helpline is open from 8am to 8pm every day. You can also ask us to call you back.",
-            body_cy="Mae ein llinell gymorth ar agor rhwng 8am ac 8pm bob dydd. Gallwch hefyd ofyn i ni eich ffonio'n ôl.",
+            body_cy="Mae ein llinell gymorth ar agor rhwng 8am ac 8pm bob dydd. "
+                    "Gallwch hefyd ofyn i ni eich ffonio'n ôl.",
         )
     member_summary = imports.import_members(
         session, source=_lines(_members(members, rng, branches), imports.MEMBER_COLUMNS),  # type: ignore[arg-type]

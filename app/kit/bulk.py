@@ -62,7 +62,7 @@ def _column_text(values: list[Any]) -> list[str]:
 def copy_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     """Rows as the body of a `COPY ... FROM STDIN` in text format."""
     columns_text = [_column_text([row[c] for row in rows]) for c in columns]
-    return "\n".join(map("\t".join, zip(*columns_text))) + "\n"
+    return "\n".join(map("\t".join, zip(*columns_text, strict=True))) + "\n"
 
 
 def copy_rows(session: Session, table_name: str, rows: Sequence[dict[str, Any]]) -> None:

@@ -1,7 +1,7 @@
 """Foundation: branches (seeded), members, incidents, data categories (seeded), exposures, audit, staff
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-25 17:55:59.899103
 """
 
@@ -244,11 +244,11 @@ def upgrade() -> None:
 
     branches = sa.table("branches", sa.column("code"), sa.column("name"), sa.column("country"),
                         sa.column("default_language"))
-    op.bulk_insert(branches, [dict(code=c, name=n, country=co, default_language=lang)
+    op.bulk_insert(branches, [{"code": c, "name": n, "country": co, "default_language": lang}
                               for c, n, co, lang in BRANCHES])
     categories = sa.table("data_categories", sa.column("code"), sa.column("name"), sa.column("name_cy"),
                           sa.column("guidance"), sa.column("guidance_cy"))
-    op.bulk_insert(categories, [dict(code=c, name=n, name_cy=ncy, guidance=g, guidance_cy=gcy)
+    op.bulk_insert(categories, [{"code": c, "name": n, "name_cy": ncy, "guidance": g, "guidance_cy": gcy}
                                 for c, n, ncy, g, gcy in CATEGORIES])
 
 

@@ -118,7 +118,8 @@ def test_security_headers_are_sent_and_nothing_on_the_page_breaks_them(page, liv
     assert headers.get("x-content-type-options") == "nosniff", headers
     page.wait_for_load_state("networkidle")
     # The stylesheet loaded under the policy (the header is dark, not the browser default).
-    assert page.evaluate("getComputedStyle(document.querySelector('.site-header')).backgroundColor") == "rgb(11, 12, 12)"
+    header = page.evaluate("getComputedStyle(document.querySelector('.site-header')).backgroundColor")
+    assert header == "rgb(11, 12, 12)"
     assert not [line for line in console if "Content Security Policy" in line], console
     assert not failed, failed
 

@@ -25,7 +25,7 @@ def test_a_campaign_runs_to_completion_on_the_embedded_default(tmp_path: Path) -
 
     def portal(*argv: str) -> str:
         result = subprocess.run([sys.executable, "-m", "app.cli", *argv], env=env, cwd=ROOT, capture_output=True,
-                                text=True, timeout=120)
+                                text=True, timeout=120, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout
 

@@ -12,7 +12,6 @@ from app.providers.base import EmailBatch, EmailRecipient, SmsMessage
 from app.providers.sendgrid import SendGridEmailSender
 from app.providers.twilio import TwilioSmsSender
 from tests.fakes.base import ReceivedWebhook, WebhookSink
-from tests.fakes.fixtures import *  # pytest fixtures
 from tests.fakes.sendgrid_server import FakeSendGrid
 from tests.fakes.twilio_server import FakeTwilio, Outcome
 

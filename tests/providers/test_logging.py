@@ -10,7 +10,6 @@ import pytest
 from app.logs import configure_logging
 from app.providers.base import SmsMessage
 from app.providers.twilio import TwilioSmsSender
-from tests.fakes.fixtures import *  # pytest fixtures
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from app.providers.base import (
     RetryableProviderError,
 )
 from app.providers.sendgrid import SendGridEmailSender
-from tests.fakes.fixtures import *  # pytest fixtures
 from tests.fakes.sendgrid_server import FakeSendGrid
 
 

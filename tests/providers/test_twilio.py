@@ -11,7 +11,6 @@ import pytest
 
 from app.providers.base import PermanentProviderError, RetryableProviderError, SmsMessage, SmsSender
 from app.providers.twilio import TwilioSmsSender
-from tests.fakes.fixtures import *  # pytest fixtures
 from tests.fakes.fixtures import FAKE_MESSAGING_SERVICE_SID
 from tests.fakes.twilio_server import FakeTwilio
 

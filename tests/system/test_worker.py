@@ -134,7 +134,7 @@ def test_only_the_queues_senders_wait_on_are_polled_quickly() -> None:
 
     own = StubBroker()
     ran = threading.Event()
-    actors = {queue: dramatiq.actor(lambda: ran.set(), broker=own, queue_name=queue, actor_name=f"test.{queue}")
+    actors = {queue: dramatiq.actor(ran.set, broker=own, queue_name=queue, actor_name=f"test.{queue}")
               for queue in (Queues.SMS, Queues.EVENTS, Queues.PERIODIC)}
     worker = QueueWorker(own, threads=2, prefetch={}, worker_timeout=50, quick=frozenset({Queues.SMS}),
                          idle_timeout=2000)
