@@ -19,6 +19,8 @@ for _ in $(seq 1 30); do
 done
 
 status=0
+echo "== ruff (rules pinned in pyproject.toml) =="
+.venv/bin/ruff check app tests bench migrations || status=$?
 # Tests marked `scaled` start real workers on PostgreSQL and Redis, so they run in the first pass only;
 # those marked `embedded` run `portal serve` on SQLite, so they run in the second pass only.
 echo "== tests on PostgreSQL and Redis (scaled stack; tests marked 'embedded' run in the next pass) =="
