@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 from app.providers import signatures
-from tests.fakes.fixtures import *  # noqa: F403 - pytest fixtures
 from tests.fakes.sendgrid_server import FakeSendGrid
 
 APP = Path(__file__).resolve().parents[2] / "app"
