@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import time
@@ -77,18 +78,23 @@ def broker_ping() -> None:
 _JOBS = "pending_jobs"
 
 
-def enqueue(session: Session, actor: dramatiq.Actor[Any, Any], **kwargs: Any) -> None:
-    """Queue a job that reaches the broker only if and when `session` commits."""
-    session.info.setdefault(_JOBS, []).append((actor, kwargs))
+def enqueue(session: Session, actor: str | dramatiq.Actor[Any, Any], **kwargs: Any) -> None:
+    """Queue a job for an actor, given by name; it reaches the broker only if and when `session` commits.
+
+    Services pass the name, so they need not import the modules that declare actors (those import the
+    services). The process's entry point loads the actors (app/tasks.py) before anything is sent.
+    """
+    name = actor if isinstance(actor, str) else actor.actor_name
+    session.info.setdefault(_JOBS, []).append((name, kwargs))
 
 
 @event.listens_for(Session, "after_commit")
 def _send_jobs_after_commit(session: Session) -> None:
-    for actor, kwargs in session.info.pop(_JOBS, []):
+    for actor_name, kwargs in session.info.pop(_JOBS, []):
         try:
-            actor.send(**kwargs)
+            _actor(actor_name).send(**kwargs)
         except Exception:  # the row is the truth: the reconciler will find it and enqueue again
-            log.exception("could not enqueue %s after commit", actor.actor_name)
+            log.exception("could not enqueue %s after commit", actor_name)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -218,9 +224,26 @@ def shared_limiter(name: str, rate: float) -> Any:
 _limiters: dict[tuple[str, float], Any] = {}
 
 
+ACTOR_MODULES = "app.tasks"
+
+
 def load_actors() -> None:
-    """Import every module that declares actors so the broker knows them."""
-    import app.tasks  # noqa: F401
+    """Import every module that declares actors so the broker knows them.
+
+    Entry points call this (`portal worker`, the embedded worker, the web app). By module name, so
+    that this module, which every service that enqueues imports, does not depend on the actors'
+    modules, which import those services.
+    """
+    importlib.import_module(ACTOR_MODULES)
+
+
+def _actor(name: str) -> dramatiq.Actor[Any, Any]:
+    try:
+        return broker.get_actor(name)
+    except dramatiq.errors.ActorNotFound:
+        # A command that sends without having loaded the actors (a one-off script, a test).
+        load_actors()
+        return broker.get_actor(name)
 
 
 class QueueWorker(dramatiq.Worker):

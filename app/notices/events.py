@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.members import service as member_service
 from app.notices.models import STATUS_RANK, Channel, DeliveryStatus
-from app.notices.planning import PlanContext, add_sms_fallback
-from app.notices.repository import CampaignRepository, DeliveryRepository, ProviderEventRepository
+from app.notices.planning import plan_sms_fallback
+from app.notices.repository import DeliveryRepository, ProviderEventRepository
 
 # Fields that would put a member's address into the event log; the delivery id says who it was.
 _PII_FIELDS = {"email", "To", "to", "From", "from", "ip", "useragent"}
@@ -179,16 +179,7 @@ def _apply(session: Session, moves: Sequence[tuple[int | None, _Move | None]], n
         result.changed += len(changed)
         failed_email.extend(changed)
     if failed_email:
-        rows = deliveries.by_ids(failed_email)
-        per_campaign: dict[int, list[int]] = defaultdict(list)
-        for d in rows.values():
-            if d.channel == Channel.EMAIL:
-                per_campaign[d.campaign_id].append(d.id)
-        campaigns = CampaignRepository(session)
-        for campaign_id, ids in per_campaign.items():
-            campaign = campaigns.get(campaign_id)
-            if campaign is not None:
-                result.fallbacks += len(add_sms_fallback(session, PlanContext.load(session, campaign), ids))
+        result.fallbacks += len(plan_sms_fallback(session, failed_email))
 
 
 def _digest(payload: Any) -> str:

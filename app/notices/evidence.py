@@ -78,7 +78,8 @@ def unreached(session: Session, campaign_id: int) -> list[Unreached]:
         contacts = member_service.contacts(session, chunk, open_email=False, open_phone=False)
         reasons: dict[int, list[str]] = defaultdict(list)
         for d in repo.member_deliveries(campaign_id, chunk):
-            reasons[d.member_id].append(f"{d.channel} {d.status}" + (f" ({d.error_code}: {d.error})" if d.error_code else ""))
+            detail = f" ({d.error_code}: {d.error})" if d.error_code else ""
+            reasons[d.member_id].append(f"{d.channel} {d.status}{detail}")
         for member_id in chunk:
             c = contacts.get(member_id)
             if c is None:
@@ -127,6 +128,7 @@ def timeline(session: Session, campaign_id: int, *, bucket: timedelta = timedelt
     return points
 
 
-def _snapshot(edge: datetime, running: dict[tuple[str, int], dict[str, int]], codes: dict[int, str]) -> list[dict[str, Any]]:
+def _snapshot(edge: datetime, running: dict[tuple[str, int], dict[str, int]], codes: dict[int, str]
+              ) -> list[dict[str, Any]]:
     return [{"at": edge.isoformat(), "channel": ch, "branch": codes.get(b, str(b)), **dict(counts)}
             for (ch, b), counts in sorted(running.items())]

@@ -18,6 +18,7 @@ from app.config import get_settings
 from app.db import SessionFactory, session_scope, utcnow
 from app.incidents import service as incident_service
 from app.members import service as member_service
+from app.notices import jobs
 from app.notices.models import Campaign, CampaignStatus, Channel, DeliveryStatus
 from app.notices.repository import CampaignRepository, DeliveryRepository
 
@@ -145,7 +146,8 @@ def plan_chunk(session: Session, ctx: PlanContext, after_id: int, limit: int,
             index = m.email_index if channel == Channel.EMAIL else m.phone_index
             failure = None
             if not index:
-                failure = ("no_contact", f"no {'email address' if channel == Channel.EMAIL else 'phone number'} on file")
+                what = "email address" if channel == Channel.EMAIL else "phone number"
+                failure = ("no_contact", f"no {what} on file")
             elif index in suppressed[channel]:
                 failure = ("suppressed", f"this {channel.value} contact is on the suppression list")
             language = ctx.language_for(channel, m.language)
@@ -154,18 +156,41 @@ def plan_chunk(session: Session, ctx: PlanContext, after_id: int, limit: int,
     _insert(session, rows)
     failed = [r["member_id"] for r in rows if r["channel"] == Channel.EMAIL and r["status"] == DeliveryStatus.FAILED]
     if failed and ctx.sms_fallback:
-        add_sms_fallback(session, ctx, repo.failed_email_ids(ctx.campaign_id, failed))
+        plan_sms_fallback(session, repo.failed_email_ids(ctx.campaign_id, failed), ctx=ctx)
     return page[-1].member_id, len(page)
 
 
-def add_sms_fallback(session: Session, ctx: PlanContext, email_delivery_ids: Sequence[int]) -> list[int]:
-    """Plan the SMS version for members whose email failed for good, if they have a usable phone."""
-    if not ctx.sms_fallback or not email_delivery_ids:
+def plan_sms_fallback(session: Session, email_delivery_ids: Sequence[int], *, ctx: PlanContext | None = None
+                      ) -> list[int]:
+    """Plan the SMS version for members whose email failed for good, if they have a usable phone.
+
+    The one place a fallback is planned, whether the email failed while planning, at the provider, on a
+    later bounce or out of attempts. Ids may span campaigns; `ctx` saves loading the context again.
+    """
+    if not email_delivery_ids:
         return []
     repo = DeliveryRepository(session)
-    failed = [d for d in repo.rows(email_delivery_ids) if d.channel == Channel.EMAIL]
-    if not failed:
+    per_campaign: dict[int, list[Any]] = {}
+    for d in repo.rows(email_delivery_ids):
+        if d.channel == Channel.EMAIL:
+            per_campaign.setdefault(d.campaign_id, []).append(d)
+    new_ids: list[int] = []
+    for campaign_id, failed in per_campaign.items():
+        if ctx is None or ctx.campaign_id != campaign_id:
+            campaign = CampaignRepository(session).get(campaign_id)
+            if campaign is None:
+                continue
+            context = PlanContext.load(session, campaign)
+        else:
+            context = ctx
+        new_ids += _fallback_rows(session, context, failed)
+    return new_ids
+
+
+def _fallback_rows(session: Session, ctx: PlanContext, failed: Sequence[Any]) -> list[int]:
+    if not ctx.sms_fallback or not failed:
         return []
+    repo = DeliveryRepository(session)
     contacts = member_service.contacts(session, [d.member_id for d in failed], open_email=False, open_phone=False)
     suppressed = repo.suppressed(Channel.SMS, (c.phone_index for c in contacts.values() if c.phone_index))
     by_member = {d.member_id: d for d in failed}
@@ -182,13 +207,11 @@ def add_sms_fallback(session: Session, ctx: PlanContext, email_delivery_ids: Seq
                          fallback_of=d.id))
     new_ids = _insert(session, rows)
     if new_ids:
-        from app.notices import tasks
-
         campaign = CampaignRepository(session).get(ctx.campaign_id)
         if campaign is not None and campaign.status == CampaignStatus.COMPLETED:
             campaign.status = CampaignStatus.SENDING
             campaign.completed_at = None
-        tasks.enqueue_senders(session, ctx.campaign_id, [Channel.SMS])
+        jobs.enqueue_senders(session, ctx.campaign_id, [Channel.SMS])
     return new_ids
 
 
@@ -197,8 +220,6 @@ FIRST_PLAN_CHUNK = 1000
 
 def plan_campaign(factory: SessionFactory, campaign_id: int) -> bool:
     """Plan every chunk of a sending campaign (idempotent); returns True once it is fully planned."""
-    from app.notices import tasks
-
     settings = get_settings()
     after = 0
     started_senders = False
@@ -226,7 +247,7 @@ def plan_campaign(factory: SessionFactory, campaign_id: int) -> bool:
                 campaign.planned_at = campaign.planned_at or utcnow()
             if not started_senders:
                 # Senders start as soon as the first chunk is planned and overlap the rest of planning.
-                tasks.enqueue_senders(session, campaign_id, ctx.channels + ([Channel.SMS] if ctx.sms_fallback else []))
+                jobs.enqueue_senders(session, campaign_id, ctx.channels + ([Channel.SMS] if ctx.sms_fallback else []))
                 started_senders = True
         if done:
             log.info("campaign %s planned", campaign_id)

@@ -122,9 +122,9 @@ def shows_member_values_as_they_are(source: str) -> bool:
     """True when every per-member value appears only as a bare `{{ name }}`: no filter, test, condition,
     loop or assignment touches it, so rendering it is writing the value out where it stands."""
     def bare(node: nodes.Node, parent: nodes.Node | None) -> bool:
-        if isinstance(node, nodes.Name) and node.name in PER_MEMBER:
-            if node.ctx != "load" or not isinstance(parent, nodes.Output):
-                return False
+        if (isinstance(node, nodes.Name) and node.name in PER_MEMBER
+                and (node.ctx != "load" or not isinstance(parent, nodes.Output))):
+            return False
         return all(bare(child, node) for child in node.iter_child_nodes())
 
     try:

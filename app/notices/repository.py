@@ -160,9 +160,10 @@ class DeliveryRepository:
         """Record acceptance by the provider; a webhook that got here first keeps its later status."""
         if not ids:
             return
-        values = dict(
-            status=case((or_(*[D.c.status == s for s in PENDING]), DeliveryStatus.SENT), else_=D.c.status),
-            sent_at=func.coalesce(D.c.sent_at, now), lease_until=None, error_code=None, error=None, updated_at=now)
+        values = {
+            "status": case((or_(*[D.c.status == s for s in PENDING]), DeliveryStatus.SENT), else_=D.c.status),
+            "sent_at": func.coalesce(D.c.sent_at, now), "lease_until": None, "error_code": None, "error": None,
+            "updated_at": now}
         distinct = set(provider_ids.values())
         if len(distinct) <= 1:
             pmid = next(iter(distinct), None)

@@ -18,7 +18,7 @@ from app.config import get_settings
 from app.db import utcnow
 from app.errors import AppError, Conflict, Forbidden, NotFound
 from app.incidents import service as incident_service
-from app.notices import rendering
+from app.notices import jobs, rendering
 from app.notices.models import (
     Campaign,
     CampaignStatus,
@@ -164,8 +164,6 @@ def approve(session: Session, campaign_id: int, *, approver_email: str) -> Campa
 
 def send(session: Session, campaign_id: int, *, actor: str, at: datetime | None = None) -> Campaign:
     """Start an approved campaign now, or schedule it for `at`."""
-    from app.notices import tasks
-
     campaign = get_campaign(session, campaign_id, lock=True)
     if campaign.status not in (CampaignStatus.APPROVED, CampaignStatus.SCHEDULED):
         raise Conflict(f"campaign {campaign_id} is {campaign.status}; only an approved campaign can be sent")
@@ -182,7 +180,7 @@ def send(session: Session, campaign_id: int, *, actor: str, at: datetime | None 
     # reconciler starts planning at its next tick.
     campaign.heartbeat_at = None
     audit_service.record(session, actor=actor, action="campaign.send", subject=f"campaign:{campaign.id}")
-    tasks.enqueue_planning(session, campaign.id)
+    jobs.enqueue_planning(session, campaign.id)
     return campaign
 
 
@@ -197,8 +195,6 @@ def pause(session: Session, campaign_id: int, *, actor: str) -> Campaign:
 
 
 def resume(session: Session, campaign_id: int, *, actor: str) -> Campaign:
-    from app.notices import tasks
-
     campaign = get_campaign(session, campaign_id, lock=True)
     if campaign.status != CampaignStatus.PAUSED:
         raise Conflict(f"campaign {campaign_id} is {campaign.status}; only a paused campaign can be resumed")
@@ -206,7 +202,7 @@ def resume(session: Session, campaign_id: int, *, actor: str) -> Campaign:
     campaign.started_at = campaign.started_at or utcnow()
     campaign.heartbeat_at = utcnow()
     audit_service.record(session, actor=actor, action="campaign.resume", subject=f"campaign:{campaign.id}")
-    tasks.enqueue_planning(session, campaign.id)
+    jobs.enqueue_planning(session, campaign.id)
     return campaign
 
 
@@ -226,8 +222,6 @@ def cancel(session: Session, campaign_id: int, *, actor: str) -> tuple[Campaign,
 
 def set_stop_switch(session: Session, *, stopped: bool, actor: str) -> None:
     """The global switch: while stopped no worker leases anything, for any campaign."""
-    from app.notices import tasks
-
     switch = CampaignRepository(session).switch()
     switch.stopped = stopped
     switch.changed_by = actor
@@ -235,7 +229,7 @@ def set_stop_switch(session: Session, *, stopped: bool, actor: str) -> None:
     audit_service.record(session, actor=actor, action="sending.stop_all" if stopped else "sending.resume_all")
     if not stopped:
         for campaign in CampaignRepository(session).with_status(CampaignStatus.SENDING):
-            tasks.enqueue_planning(session, campaign.id)
+            jobs.enqueue_planning(session, campaign.id)
 
 
 def sending_stopped(session: Session) -> bool:

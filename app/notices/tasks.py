@@ -1,26 +1,27 @@
-"""Notice actors: plan a campaign, run its senders, reconcile, and replay outbox events."""
+"""Notice actors: plan a campaign, run its senders, reconcile, and replay outbox events.
+
+Services never import this module: they queue work by actor name (app/notices/jobs.py), and the
+entry points load the actors (app/tasks.py).
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
-from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 import dramatiq
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import default_session_factory, session_scope
-from app.notices import events, planning, sending
+from app.notices import events, jobs, planning, reconciling, sending
 from app.notices.models import Channel
 from app.providers import build_email_sender, build_sms_sender
 from app.providers.base import EmailSender, SmsSender
-from app.worker import Queues, enqueue, periodic, shared_limiter, slots
+from app.worker import Queues, periodic, shared_limiter, slots
 
 log = logging.getLogger(__name__)
 
@@ -72,23 +73,8 @@ def limiter(channel: str) -> Any:
     return shared_limiter(f"{settings.sms_provider}:messages", settings.TWILIO_MESSAGES_PER_SECOND)
 
 
-# --- enqueueing (after the caller's commit) ------------------------------------------------------
-def enqueue_planning(session: Session, campaign_id: int) -> None:
-    enqueue(session, plan_campaign, campaign_id=campaign_id)
-
-
-def enqueue_senders(session: Session, campaign_id: int, channels: Sequence[Channel]) -> None:
-    """Start each channel's senders; a slot whose sender is alive is not doubled."""
-    settings = get_settings()
-    for channel in dict.fromkeys(channels):
-        count = settings.EMAIL_SENDERS if channel == Channel.EMAIL else settings.SMS_SENDERS
-        actor = send_email if channel == Channel.EMAIL else send_sms
-        for slot in range(count):
-            enqueue(session, actor, campaign_id=campaign_id, channel=channel.value, slot=slot, token=uuid.uuid4().hex)
-
-
 # --- actors --------------------------------------------------------------------------------------
-@dramatiq.actor(actor_name="notices.plan", queue_name=Queues.PLANNING, max_retries=5, time_limit=3_600_000)
+@dramatiq.actor(actor_name=jobs.PLAN, queue_name=Queues.PLANNING, max_retries=5, time_limit=3_600_000)
 def plan_campaign(campaign_id: int) -> None:
     planning.plan_campaign(default_session_factory(), campaign_id)
 
@@ -124,35 +110,35 @@ def run_sender(actor: Any, campaign_id: int, channel: str, slot: int, token: str
 
 
 # Each channel has its own queue, so a worker's prefetch limit spreads senders across processes.
-@dramatiq.actor(actor_name="notices.send_email", queue_name=Queues.EMAIL, max_retries=3, time_limit=1_800_000)
+@dramatiq.actor(actor_name=jobs.SEND_EMAIL, queue_name=Queues.EMAIL, max_retries=3, time_limit=1_800_000)
 def send_email(campaign_id: int, channel: str, slot: int, token: str) -> None:
     run_sender(send_email, campaign_id, channel, slot, token)
 
 
-@dramatiq.actor(actor_name="notices.send_sms", queue_name=Queues.SMS, max_retries=3, time_limit=1_800_000)
+@dramatiq.actor(actor_name=jobs.SEND_SMS, queue_name=Queues.SMS, max_retries=3, time_limit=1_800_000)
 def send_sms(campaign_id: int, channel: str, slot: int, token: str) -> None:
     run_sender(send_sms, campaign_id, channel, slot, token)
 
 
 @periodic(every_seconds=get_settings().RECONCILE_SECONDS)
-@dramatiq.actor(actor_name="notices.reconcile", queue_name=Queues.PERIODIC, max_retries=0)
+@dramatiq.actor(actor_name=jobs.RECONCILE, queue_name=Queues.PERIODIC, max_retries=0)
 def reconcile() -> None:
     # Two transactions, so lease rows are never held while campaign rows are locked (and vice versa).
     with session_scope(default_session_factory()) as session:
-        result = sending.reconcile_leases(session)
+        result = reconciling.reconcile_leases(session)
     with session_scope(default_session_factory()) as session:
-        sending.reconcile_campaigns(session, result)
+        reconciling.reconcile_campaigns(session, result)
     if result.leases_requeued or result.leases_failed or result.started or result.completed:
         log.info("reconciled: %s", result)
 
 
-@dramatiq.actor(actor_name="notices.simulate_sendgrid_events", queue_name=Queues.EVENTS, max_retries=5)
+@dramatiq.actor(actor_name=jobs.SIMULATE_SENDGRID_EVENTS, queue_name=Queues.EVENTS, max_retries=5)
 def simulate_sendgrid_events(batch: list[dict[str, Any]]) -> None:
     with session_scope(default_session_factory()) as session:
         events.apply_sendgrid_events(session, batch)
 
 
-@dramatiq.actor(actor_name="notices.simulate_twilio_status", queue_name=Queues.EVENTS, max_retries=5)
+@dramatiq.actor(actor_name=jobs.SIMULATE_TWILIO_STATUS, queue_name=Queues.EVENTS, max_retries=5)
 def simulate_twilio_status(params: dict[str, str], delivery_id: int | None) -> None:
     with session_scope(default_session_factory()) as session:
         events.apply_twilio_status(session, params, delivery_id)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditEvent
 from app.db import utcnow
 from app.errors import AppError, Conflict, Forbidden
-from app.notices import sending, service
+from app.notices import reconciling, service
 from app.notices.models import CampaignStatus, Channel
 from app.notices.rendering import TemplateProblem
 
@@ -59,9 +59,9 @@ def test_a_scheduled_campaign_starts_when_due(session: Session, demo: Any) -> No
     service.approve(session, campaign.id, approver_email=APPROVER)
     service.send(session, campaign.id, actor=APPROVER, at=utcnow() + timedelta(hours=1))
     assert campaign.status == CampaignStatus.SCHEDULED
-    assert sending.reconcile(session).started == []
+    assert reconciling.reconcile(session).started == []
     campaign.scheduled_at = utcnow() - timedelta(seconds=1)
-    assert sending.reconcile(session).started == [campaign.id]
+    assert reconciling.reconcile(session).started == [campaign.id]
     assert campaign.status == CampaignStatus.SENDING
 
 

@@ -52,8 +52,8 @@ def test_email_variant_has_placeholders_and_member_values_are_escaped_only_in_ht
 
 
 def test_sms_is_rendered_whole_for_each_member() -> None:
-    body = rendering.render_sms("{{ first_name }} ref {{ reference }} {% for c in categories %}{{ c.name }}{% endfor %}",
-                                SHARED, CATS, {"first_name": "Ann", "reference": "ABCD-EFGH-JKMN"})
+    source = "{{ first_name }} ref {{ reference }} {% for c in categories %}{{ c.name }}{% endfor %}"
+    body = rendering.render_sms(source, SHARED, CATS, {"first_name": "Ann", "reference": "ABCD-EFGH-JKMN"})
     assert body == "Ann ref ABCD-EFGH-JKMN NI number"
 
 

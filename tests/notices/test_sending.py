@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import utcnow
 from app.kit.ratelimit import LocalLimiter
 from app.members import service as member_service
-from app.notices import sending, service
+from app.notices import leasing, reconciling, sending, service
 from app.notices.models import CampaignStatus, Channel, Delivery, DeliveryStatus
 
 from .conftest import APPROVER, deliveries, make_due, statuses
@@ -170,12 +170,12 @@ def test_an_expired_lease_goes_back_to_the_queue_and_is_sent_once_more(
         session: Session, session_factory: Any, sending_campaign: Any, sendgrid_fake: Any, sendgrid_sender: Any,
 ) -> None:
     campaign = sending_campaign(sms_fallback=False, branches=["kent"])
-    leased = sending.lease_chunk(session_factory, campaign.id, "email")  # a worker that then dies
-    assert isinstance(leased, sending.Leased)
+    leased = leasing.lease_chunk(session_factory, campaign.id, "email")  # a worker that then dies
+    assert isinstance(leased, leasing.Leased)
     ids = [r.id for r in leased.rows]
     session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(lease_until=utcnow() - timedelta(seconds=1)))
     session.commit()
-    result = sending.reconcile(session)
+    result = reconciling.reconcile(session)
     session.commit()
     assert result.leases_requeued == len(ids)
     assert run(session_factory, campaign.id, "email", email=sendgrid_sender) is None
@@ -186,11 +186,11 @@ def test_an_expired_lease_goes_back_to_the_queue_and_is_sent_once_more(
 def test_the_reconciler_completes_a_campaign_whose_deliveries_are_all_final(
         session: Session, sending_campaign: Any) -> None:
     campaign = sending_campaign(sms_fallback=False)
-    assert sending.reconcile(session).completed == []
+    assert reconciling.reconcile(session).completed == []
     session.execute(update(Delivery).where(Delivery.campaign_id == campaign.id,
                                            Delivery.status == DeliveryStatus.QUEUED)
                     .values(status=DeliveryStatus.DELIVERED))
-    assert sending.reconcile(session).completed == [campaign.id]
+    assert reconciling.reconcile(session).completed == [campaign.id]
     assert campaign.status == CampaignStatus.COMPLETED
 
 
@@ -210,8 +210,8 @@ def test_an_sms_chunk_is_about_two_seconds_of_a_senders_share(
     monkeypatch.setenv("PORTAL_SMS_CHUNK", str(most))
     get_settings.cache_clear()
     try:
-        assert sending.chunk_size(Channel.SMS) == expected
-        assert sending.chunk_size(Channel.EMAIL) == get_settings().EMAIL_CHUNK
+        assert leasing.chunk_size(Channel.SMS) == expected
+        assert leasing.chunk_size(Channel.EMAIL) == get_settings().EMAIL_CHUNK
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
@@ -226,7 +226,7 @@ def test_an_sms_chunk_is_about_two_seconds_of_a_senders_share(
 ])
 def test_the_last_sms_rows_are_shared_out_among_the_senders(size: int, due: int, senders: int,
                                                             expected: int) -> None:
-    assert sending.tapered(size, due, senders) == expected
+    assert leasing.tapered(size, due, senders) == expected
 
 
 def test_an_sms_lease_near_the_end_leaves_rows_for_the_other_senders(
@@ -239,10 +239,10 @@ def test_an_sms_lease_near_the_end_leaves_rows_for_the_other_senders(
     monkeypatch.setenv("PORTAL_TWILIO_MESSAGES_PER_SECOND", "100000")
     get_settings.cache_clear()
     try:
-        assert due < sending.chunk_size(Channel.SMS) * 4
-        leased = sending.lease_chunk(session_factory, campaign.id, "sms")
-        assert isinstance(leased, sending.Leased)
-        assert len(leased.rows) == max(sending.MIN_SMS_CHUNK, -(-due // 4)) < due
+        assert due < leasing.chunk_size(Channel.SMS) * 4
+        leased = leasing.lease_chunk(session_factory, campaign.id, "sms")
+        assert isinstance(leased, leasing.Leased)
+        assert len(leased.rows) == max(leasing.MIN_SMS_CHUNK, -(-due // 4)) < due
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
