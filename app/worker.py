@@ -28,6 +28,8 @@ class Queues:
     SMS = "sms"
     EVENTS = "events"
     PERIODIC = "periodic"
+    # One-time codes and confirmations: someone is looking at a page waiting for them.
+    TRANSACTIONAL = "transactional"
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
@@ -258,12 +260,15 @@ class QueueWorker(dramatiq.Worker):
     poll is a script run in Redis and a round trip that costs the process CPU, and a dozen consumers
     polling four times a second cost a sending worker a few percent. Idle worker threads wait up to
     `idle_timeout` too: a fetched job wakes one at once, so their timeout only bounds shutdown.
+
+    `_add_consumer` and `_add_worker` are Dramatiq's private methods: tests/system/test_dramatiq_overrides.py
+    pins the Dramatiq code they rely on, so an upgrade that changes it fails a test instead of this tuning.
     """
 
     def __init__(self, broker: dramatiq.Broker, *, threads: int, prefetch: dict[str, int],
                  worker_timeout: int = 1000, quick: frozenset[str] | None = None,
-                 idle_timeout: int | None = None) -> None:
-        super().__init__(broker, worker_threads=threads, worker_timeout=worker_timeout)
+                 idle_timeout: int | None = None, queues: set[str] | None = None) -> None:
+        super().__init__(broker, queues=queues, worker_threads=threads, worker_timeout=worker_timeout)
         self.default_prefetch = max(1, threads // 2)
         self.prefetch = prefetch
         self.quick = quick
@@ -297,8 +302,20 @@ def scaled_worker(threads: int) -> QueueWorker:
     A sender job handing on to its successor waits up to 250 ms to be picked up; queues nobody waits
     on are polled once a second.
     """
+    others = {q_name(q) for q in broker.get_declared_queues()} - {Queues.TRANSACTIONAL}
     return QueueWorker(broker, threads=threads, prefetch={Queues.EMAIL: 2}, worker_timeout=250,
-                       quick=frozenset({Queues.EMAIL, Queues.SMS, Queues.PLANNING}), idle_timeout=1000)
+                       quick=frozenset({Queues.EMAIL, Queues.SMS, Queues.PLANNING}), idle_timeout=1000,
+                       queues=others)
+
+
+def transactional_worker(threads: int) -> QueueWorker:
+    """The threads of `portal worker` kept for transactional messages (codes, confirmations).
+
+    Campaign senders hold a thread for seconds at a time; a code must not wait for one to finish, so
+    its queue has threads no campaign job can take, and is polled as quickly as the senders' queues.
+    """
+    return QueueWorker(broker, threads=threads, prefetch={Queues.TRANSACTIONAL: threads * 2}, worker_timeout=250,
+                       queues={Queues.TRANSACTIONAL})
 
 
 class EmbeddedWorker:
