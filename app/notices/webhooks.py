@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+from prometheus_client import Counter
+from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.db import utcnow
 from app.errors import Forbidden
+from app.notices.repository import ProviderEventRepository
+from app.notices.webhook_schemas import Rejected
 from app.providers import signatures
 
 SENDGRID_SIGNATURE = signatures.SENDGRID_SIGNATURE
@@ -14,8 +20,25 @@ SENDGRID_TIMESTAMP = signatures.SENDGRID_TIMESTAMP
 TWILIO_SIGNATURE = signatures.TWILIO_SIGNATURE
 
 
+REJECTED_EVENTS = Counter("portal_webhook_events_rejected_total",
+                          "Signed webhook events that could not be applied (kept as 'rejected' provider events)",
+                          ["provider"])
+
+
 class BadSignature(Forbidden):
     pass
+
+
+def record_rejected(session: Session, *, provider: str, rejected: Sequence[Rejected]) -> int:
+    """Keep each event that could not be applied, with why and nothing of its content; returns how many were new."""
+    if not rejected:
+        return 0
+    REJECTED_EVENTS.labels(provider).inc(len(rejected))
+    now = utcnow()
+    rows = {r.event_id: {"provider": provider, "event_id": r.event_id, "event": "rejected", "delivery_id": None,
+                         "payload": {"reason": r.reason}, "occurred_at": None, "received_at": now}
+            for r in rejected}
+    return len(ProviderEventRepository(session).insert_new(list(rows.values())))
 
 
 def verify_sendgrid(settings: Settings, body: bytes, headers: Mapping[str, str], now: float | None = None) -> str:

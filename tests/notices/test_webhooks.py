@@ -106,7 +106,8 @@ def test_a_bounce_marks_the_email_bounced_suppresses_the_address_and_sends_the_s
                   [by_id[m.custom_args["delivery_id"]].member_id].phone)
     events = sendgrid_fake.build_events(record, "bounce")
     assert post_sendgrid(webhook_client, sendgrid_fake, events).status_code == 204
-    email = next(d for d in deliveries(session, sent_email.id, "email") if str(d.id) == record.custom_args["delivery_id"])
+    email = next(d for d in deliveries(session, sent_email.id, "email")
+                 if str(d.id) == record.custom_args["delivery_id"])
     assert email.status == DeliveryStatus.BOUNCED and email.error_code == "bounce"
     sms = [d for d in deliveries(session, sent_email.id, "sms") if d.fallback_of_id == email.id]
     assert len(sms) == 1 and sms[0].status == DeliveryStatus.QUEUED
@@ -115,7 +116,8 @@ def test_a_bounce_marks_the_email_bounced_suppresses_the_address_and_sends_the_s
     # A late "delivered" for a bounced email does not resurrect it.
     late = [e for e in sendgrid_fake.build_events(record, "delivered") if e["event"] == "delivered"]
     post_sendgrid(webhook_client, sendgrid_fake, late)
-    assert next(d for d in deliveries(session, sent_email.id, "email") if d.id == email.id).status == DeliveryStatus.BOUNCED
+    again = next(d for d in deliveries(session, sent_email.id, "email") if d.id == email.id)
+    assert again.status == DeliveryStatus.BOUNCED
 
 
 def test_events_for_unknown_deliveries_are_kept_not_crashed_on(
@@ -134,7 +136,8 @@ def test_a_body_that_is_not_an_event_list_is_refused(webhook_client: TestClient,
     stamp = str(int(time.time()))
     body = '{"event": "delivered"}'
     response = webhook_client.post("/webhooks/sendgrid", content=body,
-                                   headers={SENDGRID_TIMESTAMP: stamp, SENDGRID_SIGNATURE: sendgrid_fake.sign(body, stamp)})
+                                   headers={SENDGRID_TIMESTAMP: stamp,
+                                            SENDGRID_SIGNATURE: sendgrid_fake.sign(body, stamp)})
     assert response.status_code == 400
 
 
@@ -181,3 +184,133 @@ def test_an_undelivered_sms_keeps_twilios_code_and_a_stop_reply_suppresses_the_n
     assert (d.status, d.error_code) == (DeliveryStatus.FAILED, "21610")
     assert session.execute(select(func.count()).select_from(Suppression)
                            .where(Suppression.channel == "sms")).scalar_one() == 1
+
+
+# --- signed but hostile ---------------------------------------------------------------------------
+def post_raw_sendgrid(client: TestClient, fake: Any, body: str) -> Any:
+    stamp = str(int(time.time()))
+    return client.post("/webhooks/sendgrid", content=body.encode(),
+                       headers={"Content-Type": "application/json", SENDGRID_TIMESTAMP: stamp,
+                                SENDGRID_SIGNATURE: fake.sign(body, stamp)})
+
+
+def stored_events(session: Session) -> list[ProviderEvent]:
+    session.expire_all()
+    return list(session.execute(select(ProviderEvent).order_by(ProviderEvent.id)).scalars())
+
+
+def test_a_signed_hostile_batch_applies_its_good_events_and_keeps_each_bad_one_with_why(
+        session: Session, webhook_client: TestClient, sendgrid_fake: Any, sent_email: Any) -> None:
+    good = [e for m in sendgrid_fake.messages[:3] for e in sendgrid_fake.build_events(m, "delivered")]
+    hostile = [
+        {"event": "delivered", "sg_event_id": "big", "delivery_id": "9" * 30},  # beyond BIGINT
+        {"event": "delivered", "sg_event_id": "neg", "delivery_id": "-7"},
+        {"event": "bounce", "sg_event_id": "nul\u0000id", "delivery_id": good[1]["delivery_id"]},
+        {"event": "bounce", "sg_event_id": "long-type", "type": "x" * 5000, "delivery_id": good[1]["delivery_id"]},
+        {"event": "x" * 500, "sg_event_id": "long-name"},
+        {"event": ["delivered"], "sg_event_id": "wrong-type"},
+        {"event": "delivered", "timestamp": 10**30, "sg_event_id": "far-future"},
+        42, "a string", None,
+    ]
+    deep = '{"event": "open", "sg_event_id": "deep", "nested": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    body = "[" + ", ".join([*(json.dumps(e) for e in good), deep, *(json.dumps(e) for e in hostile)]) + "]\r\n"
+    response = post_raw_sendgrid(webhook_client, sendgrid_fake, body)
+    assert response.status_code == 204
+    applied = {int(e["delivery_id"]) for e in good}
+    email = {d.id: d for d in deliveries(session, sent_email.id, "email")}
+    assert all(email[i].status == DeliveryStatus.DELIVERED for i in applied), "the good events were applied"
+    rows = stored_events(session)
+    rejected = [r for r in rows if r.event == "rejected"]
+    assert len(rejected) == 1 + len(hostile), [r.payload for r in rejected]
+    assert all(r.delivery_id is None and set(r.payload) == {"reason"} for r in rejected)
+    assert any("nested too deeply" in r.payload["reason"] for r in rejected)
+    assert len(rows) == len(good) + len(rejected)
+    # The same batch again changes nothing: good and bad events alike are deduplicated.
+    assert post_raw_sendgrid(webhook_client, sendgrid_fake, body).status_code == 204
+    assert len(stored_events(session)) == len(rows)
+
+
+def test_a_batch_nested_too_deeply_to_parse_is_answered_not_crashed_on(
+        session: Session, webhook_client: TestClient, sendgrid_fake: Any) -> None:
+    assert post_raw_sendgrid(webhook_client, sendgrid_fake, "[" * 100_000 + "]" * 100_000).status_code == 204
+    assert [r.event for r in stored_events(session)] == ["rejected"]
+    assert post_raw_sendgrid(webhook_client, sendgrid_fake, "{" * 100_000).status_code == 400
+
+
+def test_provider_text_is_stored_with_contacts_masked(
+        session: Session, webhook_client: TestClient, sendgrid_fake: Any, sent_email: Any) -> None:
+    record = sendgrid_fake.messages[0]
+    processed, bounce = sendgrid_fake.build_events(record, "bounce")
+    bounce["reason"] = f"550 5.1.1 <{record.email}>: Recipient address rejected; call +447700900123"
+    bounce["note"] = f"for {record.email}"
+    assert post_sendgrid(webhook_client, sendgrid_fake, [processed, bounce]).status_code == 204
+    email = next(d for d in deliveries(session, sent_email.id, "email")
+                 if str(d.id) == record.custom_args["delivery_id"])
+    assert email.status == DeliveryStatus.BOUNCED
+    stored = json.dumps([r.payload for r in stored_events(session)]) + (email.error or "")
+    assert record.email not in stored and "7700900123" not in stored
+    assert "Recipient address rejected" in email.error and "***" in email.error
+
+
+def test_a_signed_twilio_callback_out_of_range_is_kept_as_rejected(
+        session: Session, webhook_client: TestClient, twilio_fake: Any, sent_sms: Any) -> None:
+    sms = twilio_fake.messages[0]
+    for query, extra in ((f"d={'9' * 25}", {}), ("d=-3", {}), ("", {"ErrorCode": "1" * 200}),
+                         ("", {"MessageStatus": "deliv\u0000ered"})):
+        path = "webhooks/twilio/status" + (f"?{query}" if query else "")
+        params = {**twilio_fake.callback_params(sms, "undelivered", 30003), **extra}
+        signature = twilio_fake.sign("https://portal.example.org/" + path, params)
+        response = webhook_client.post("/" + path, content=urlencode(params),
+                                       headers={"Content-Type": "application/x-www-form-urlencoded",
+                                                TWILIO_SIGNATURE: signature})
+        assert response.status_code == 204, response.text
+    assert [r.event for r in stored_events(session)] == ["rejected"] * 4
+    d = next(x for x in deliveries(session, sent_sms.id, "sms") if x.provider_message_id == sms.sid)
+    assert d.status == DeliveryStatus.SENT, "nothing was applied"
+
+
+def test_twilios_error_message_is_stored_with_the_number_masked(
+        session: Session, webhook_client: TestClient, twilio_fake: Any, sent_sms: Any) -> None:
+    sms = twilio_fake.messages[0]
+    path = sms.status_callback.split("://", 1)[1].split("/", 1)[1]
+    params = {**twilio_fake.callback_params(sms, "undelivered", 30003),
+              "ErrorMessage": f"Unreachable destination handset {sms.to}"}
+    signature = twilio_fake.sign("https://portal.example.org/" + path, params)
+    assert webhook_client.post("/" + path, content=urlencode(params),
+                               headers={"Content-Type": "application/x-www-form-urlencoded",
+                                        TWILIO_SIGNATURE: signature}).status_code == 204
+    payloads = json.dumps([r.payload for r in stored_events(session)])
+    assert "Unreachable destination handset" in payloads and sms.to not in payloads and sms.to[-9:] not in payloads
+
+
+@pytest.fixture
+def client_without_a_database(sendgrid_fake: Any, twilio_fake: Any) -> Any:
+    """The app with its database unreachable (nothing listens on the port it is configured for)."""
+    from sqlalchemy import create_engine
+
+    from app.main import create_app
+    from tests.stack import free_port
+
+    settings = Settings(SENDGRID_WEBHOOK_PUBLIC_KEY=sendgrid_fake.webhook_public_key,
+                        TWILIO_AUTH_TOKEN=twilio_fake.auth_token, PUBLIC_BASE_URL="https://portal.example.org")
+    application = create_app(settings, run_embedded_worker=False)
+    engine = create_engine(f"postgresql+psycopg://portal@127.0.0.1:{free_port()}/portal",
+                           connect_args={"connect_timeout": 2})
+    application.state.session_factory = sessionmaker(engine)
+    with TestClient(application) as client:
+        yield client
+    engine.dispose()
+
+
+def test_while_the_database_is_down_webhooks_answer_503_with_retry_after(
+        client_without_a_database: TestClient, sendgrid_fake: Any, twilio_fake: Any) -> None:
+    events = [{"event": "delivered", "sg_event_id": "a1", "delivery_id": "1", "timestamp": int(time.time())}]
+    sendgrid = post_sendgrid(client_without_a_database, sendgrid_fake, events)
+    params = {"MessageSid": "SM" + "1" * 32, "MessageStatus": "delivered"}
+    signature = twilio_fake.sign("https://portal.example.org/webhooks/twilio/status?d=1", params)
+    twilio = client_without_a_database.post("/webhooks/twilio/status?d=1", content=urlencode(params),
+                                            headers={"Content-Type": "application/x-www-form-urlencoded",
+                                                     TWILIO_SIGNATURE: signature})
+    for response in (sendgrid, twilio):
+        assert response.status_code == 503
+        assert int(response.headers["Retry-After"]) > 0
