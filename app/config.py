@@ -75,6 +75,29 @@ class Settings(BaseSettings):
     # Outbox provider (embedded default): simulate delivery events after this delay.
     OUTBOX_EVENT_DELAY_SECONDS: float = 1.0
 
+    # The web edge (app/web/): sessions, hosts, proxies, request bodies, request limits.
+    STAFF_SESSION_IDLE_MINUTES: float = 30.0
+    STAFF_SESSION_MAX_HOURS: float = 12.0
+    MEMBER_SESSION_IDLE_MINUTES: float = 15.0
+    MEMBER_SESSION_MAX_HOURS: float = 1.0
+    # Hosts the portal answers to besides PUBLIC_BASE_URL's (comma-separated; loopback always answers).
+    ALLOWED_HOSTS: str = ""
+    # Addresses (or networks) of reverse proxies whose X-Forwarded-For is believed; empty: the socket peer.
+    TRUSTED_PROXIES: str = ""
+    FORM_MAX_BYTES: int = 16 * 1024
+    FORM_MAX_FIELDS: int = 50
+    TWILIO_WEBHOOK_MAX_BYTES: int = 8 * 1024
+    TWILIO_WEBHOOK_MAX_FIELDS: int = 64
+    # SendGrid posts a batch when it reaches 768 KB: one more event may overshoot that a little.
+    SENDGRID_WEBHOOK_MAX_BYTES: int = 1024 * 1024
+    # A request body must arrive within this long, or the connection is dropped.
+    BODY_READ_TIMEOUT_SECONDS: float = 10.0
+    # Bearer token for /metrics; without one /metrics answers only to loopback.
+    METRICS_TOKEN: SecretStr | None = None
+    # Request limits ("limits" notation: "10/minute;50/hour"), checked per client address and per identifier.
+    LIMIT_DEFAULT: str = "60/minute;600/hour"
+    LIMIT_STAFF_LOGIN: str = "10/minute;50/hour"
+
     LOG_LEVEL: str = "INFO"
     LOG_JSON: bool = False
 
@@ -95,6 +118,11 @@ class Settings(BaseSettings):
         if problems:
             raise InsecureSettings("refusing to start in production: " + "; ".join(problems))
         return self
+
+    @property
+    def https(self) -> bool:
+        """Served over HTTPS: Secure `__Host-` cookies and HSTS."""
+        return self.PUBLIC_BASE_URL.startswith("https://")
 
     @property
     def is_sqlite(self) -> bool:

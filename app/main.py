@@ -18,6 +18,7 @@ from app.errors import AppError, RateLimited
 from app.logs import configure_logging
 from app.middleware import PortalMiddleware
 from app.templating import render
+from app.web import install as install_web_edge
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,13 @@ def create_app(settings: Settings | None = None, *, run_embedded_worker: bool | 
             if worker is not None:
                 worker.stop()
 
+    # No redirect on a trailing slash: such redirects echoed the Host header; /path/ is simply not found.
     app = FastAPI(title=settings.ORGANISATION_NAME, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url=None, redirect_slashes=False)
     app.state.settings = settings
     app.state.session_factory = default_session_factory()
-    app.add_middleware(PortalMiddleware, https=settings.PUBLIC_BASE_URL.startswith("https://"))
+    install_web_edge(app, settings)  # inside PortalMiddleware, so its refusals carry the headers too
+    app.add_middleware(PortalMiddleware, https=settings.https)
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
 
     @app.exception_handler(AppError)
@@ -68,9 +71,11 @@ def create_app(settings: Settings | None = None, *, run_embedded_worker: bool | 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _wants_json(request):
-            return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
-        return render(request, "errors/error.html", {"status": exc.status_code, "message": None},
-                      status_code=exc.status_code)
+            return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        response = render(request, "errors/error.html", {"status": exc.status_code, "message": None},
+                          status_code=exc.status_code)
+        response.headers.update(exc.headers or {})  # 405 carries Allow
+        return response
 
     from app.incidents.router import router as incidents_router
     from app.notices.router import router as notices_router

@@ -1,4 +1,9 @@
-"""Request id, access log, metrics, language choice and security headers, as one pure-ASGI layer."""
+"""Request id, access log, metrics, language choice and security headers, as one pure-ASGI layer.
+
+It is the outermost layer, so every answer carries the headers: the edge's refusals, and a 500 too (an
+exception that reaches it becomes the error page here, not Starlette's bare one). HEAD is answered as GET
+without the body, for every page.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import time
 from prometheus_client import Counter, Histogram
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.i18n import COOKIE, choose_language
@@ -50,10 +56,17 @@ class PortalMiddleware:
         scope.setdefault("state", {})["lang"] = lang
         started = time.perf_counter()
         status = 500
+        response_started = False
+        method = scope["method"]
+        if method == "HEAD":
+            scope = {**scope, "method": "GET"}
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
+            if message["type"] == "http.response.body" and method == "HEAD":
+                message = {**message, "body": b""}
             if message["type"] == "http.response.start":
+                response_started = True
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["x-request-id"] = rid
@@ -68,13 +81,28 @@ class PortalMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unhandled error in %s %s", method, scope["path"])
+            if response_started:
+                raise
+            await _error_page(scope)(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             route_name = getattr(route, "path", "unmatched")
-            REQUESTS.labels(scope["method"], route_name, str(status)).inc()
-            LATENCY.labels(scope["method"], route_name).observe(elapsed)
-            log.info("%s %s %s", scope["method"], scope["path"], status,
-                     extra={"method": scope["method"], "path": scope["path"], "status": status,
+            REQUESTS.labels(method, route_name, str(status)).inc()
+            LATENCY.labels(method, route_name).observe(elapsed)
+            log.info("%s %s %s", method, scope["path"], status,
+                     extra={"method": method, "path": scope["path"], "status": status,
                             "duration_ms": round(elapsed * 1000, 1)})
             request_id.reset(token)
+
+
+def _error_page(scope: Scope) -> Response:
+    try:
+        from app.templating import render
+
+        return render(Request(scope), "errors/error.html", {"status": 500}, status_code=500)
+    except Exception:  # the page itself failed: still answer, with the headers
+        log.exception("the error page failed")
+        return PlainTextResponse("Internal Server Error", status_code=500)

@@ -8,7 +8,8 @@ from app.incidents.models import DataCategory, Incident, IncidentUpdate
 from app.members.models import Exposure, Member
 from app.notices.models import Campaign, Delivery, NoticeTemplate, ProviderEvent, SendingSwitch, Suppression
 from app.providers.models import OutboxMessage
+from app.web.models import WebSession
 
 __all__ = ["AuditEvent", "Base", "Branch", "Campaign", "DataCategory", "Delivery", "Exposure", "Incident",
            "IncidentUpdate", "Member", "NoticeTemplate", "OutboxMessage", "ProviderEvent", "SendingSwitch", "StaffUser",
-           "Suppression"]
+           "Suppression", "WebSession"]

@@ -6,13 +6,17 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from starlette.responses import Response
 
 from app.config import ROOT, get_settings
 from app.i18n import localised, translations
+from app.web.csrf import csrf_input
 
 templates = Jinja2Templates(directory=str(ROOT / "templates"))
 templates.env.globals["localised"] = localised
+# `{{ csrf_input() }}` in every <form method="post">: the token bound to this visitor's cookie.
+templates.env.globals["csrf_input"] = pass_context(csrf_input)
 
 
 def _format_date(value: Any, lang: str = "en") -> str:
@@ -35,6 +39,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
         "org_name": settings.ORGANISATION_NAME,
         "helpline_number": settings.HELPLINE_NUMBER,
         "request_path": request.url.path,
+        "staff": getattr(request.state, "staff", None),  # the signed-in staff member, on staff pages
         **(context or {}),
     }
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)

@@ -1,0 +1,92 @@
+"""Request limits: the limiter that refuses (429 with Retry-After) when a visitor tries too often.
+
+Not to be confused with the provider pacing in app/kit/ratelimit.py, which makes our own senders wait.
+Built on the `limits` library (moving windows). With Redis configured the counts are shared by every web
+process; without, each process counts alone. If Redis stops answering, this process counts alone until
+it answers again: a limiter that refused everyone while its store is down would be an outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from fastapi import Request
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from app.config import Settings, get_settings
+from app.errors import RateLimited
+from app.i18n import translations
+
+log = logging.getLogger(__name__)
+REDIS_TIMEOUT_SECONDS = 0.5
+
+
+def redis_url(settings: Settings) -> str | None:
+    """The Redis the limits are shared through: PORTAL_REDIS_URL, else the broker when it is Redis."""
+    for url in (settings.REDIS_URL, settings.BROKER_URL):
+        if url and url.startswith(("redis://", "rediss://", "unix://")):
+            return url
+    return None
+
+
+class RequestLimits:
+    """One app's limiter: shared storage (Redis) when configured, and a per-process fallback."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.local = MovingWindowRateLimiter(MemoryStorage())
+        url = redis_url(settings)
+        self.shared: MovingWindowRateLimiter | None = None
+        if url:
+            storage: Storage = storage_from_string(url, socket_timeout=REDIS_TIMEOUT_SECONDS,
+                                                   socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                                                   key_prefix="portal:limits")
+            self.shared = MovingWindowRateLimiter(storage)
+
+    def items(self, name: str) -> list[RateLimitItem]:
+        spec = getattr(self.settings, f"LIMIT_{name.upper()}", None)
+        if spec is None:
+            raise KeyError(f"no request limit named {name!r}: add LIMIT_{name.upper()} to app/config.py")
+        return list(parse_many(spec))
+
+    def hit(self, item: RateLimitItem, *identifiers: str) -> float | None:
+        """Count one attempt; None if allowed, else seconds until the next is."""
+        if self.shared is not None:
+            try:
+                if self.shared.hit(item, *identifiers):
+                    return None
+                return self.shared.get_window_stats(item, *identifiers).reset_time - time.time()
+            except Exception:  # Redis down or hanging (bounded by the socket timeout)
+                log.warning("request limits: Redis did not answer; counting in this process")
+        if self.local.hit(item, *identifiers):
+            return None
+        return self.local.get_window_stats(item, *identifiers).reset_time - time.time()
+
+
+def limits_for(request: Request) -> RequestLimits:
+    state = request.app.state
+    found = getattr(state, "request_limits", None)
+    if found is None:
+        found = state.request_limits = RequestLimits(getattr(state, "settings", None) or get_settings())
+    return found  # type: ignore[no-any-return]
+
+
+def enforce(request: Request, name: str, *, key: str | None = None) -> None:
+    """Count an attempt at `name` by this client address (and by `key`, a keyed hash, when given).
+
+    Raises RateLimited(retry_after=seconds) when any of LIMIT_<NAME>'s limits is used up.
+    """
+    limiter = limits_for(request)
+    address = str(getattr(request.state, "client_address", "") or (request.client.host if request.client else ""))
+    who = [("address", address)] + ([("key", key)] if key else [])
+    for item in limiter.items(name):
+        for scope, identifier in who:
+            wait = limiter.hit(item, name, scope, identifier)
+            if wait is not None:
+                lang = getattr(request.state, "lang", "en")
+                raise RateLimited(translations(lang).gettext("You have tried too many times."),
+                                  retry_after=max(1, math.ceil(wait)))
