@@ -41,6 +41,8 @@ def _print_logins(logins: list[Any]) -> None:
     for login in logins:
         out.print(f"{login.role}: {login.email}", highlight=False)
         out.print(f"  password: {login.password}", markup=False, highlight=False)
+        # The secret alone is what an authenticator app asks for when a QR code cannot be scanned.
+        out.print(f"  TOTP secret: {login.totp_secret}", markup=False, highlight=False)
         out.print(f"  TOTP enrolment URI: {login.totp_uri}", markup=False, highlight=False, crop=False,
                   overflow="ignore")
     out.print()

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-secret-key-change-me"
 # 32 zero bytes, base64: only acceptable in development and tests.
 DEV_PII_KEY = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+DEV_AUDIT_KEY = "dev-audit-key-change-me"
 
 
 class Environment(StrEnum):
@@ -37,6 +38,9 @@ class Settings(BaseSettings):
     SECRET_KEY: SecretStr = SecretStr(DEV_SECRET)
     # Comma-separated "keyid:base64key" pairs; the first is used for new writes, all for reads.
     PII_KEY: SecretStr = SecretStr(DEV_PII_KEY)
+    # Keys the audit trail's hash chain (HMAC-SHA256): without it, write access to the database is not
+    # enough to rebuild a forged chain that `portal audit verify` accepts.
+    AUDIT_KEY: SecretStr = SecretStr(DEV_AUDIT_KEY)
     PUBLIC_BASE_URL: str = "http://127.0.0.1:8000"
     ORGANISATION_NAME: str = "Police Staff Association"
     HELPLINE_NUMBER: str = "0300 000 0000"
@@ -98,6 +102,18 @@ class Settings(BaseSettings):
     LIMIT_DEFAULT: str = "60/minute;600/hour"
     LIMIT_STAFF_LOGIN: str = "10/minute;50/hour"
 
+    # Staff sign-in: failures per account (the address typed) and per client address back off, then lock.
+    # A failure older than the window is forgotten.
+    LOGIN_FAILURE_WINDOW_MINUTES: float = 60.0
+    LOGIN_BACKOFF_AFTER: int = 3
+    LOGIN_BACKOFF_BASE_SECONDS: float = 2.0
+    LOGIN_LOCK_AFTER: int = 10
+    LOGIN_CLIENT_BACKOFF_AFTER: int = 20
+    LOGIN_CLIENT_LOCK_AFTER: int = 100
+    LOGIN_LOCK_MINUTES: float = 15.0
+    # How long a new account's one-time enrolment link works.
+    STAFF_ENROLMENT_HOURS: float = 72.0
+
     LOG_LEVEL: str = "INFO"
     LOG_JSON: bool = False
 
@@ -115,6 +131,9 @@ class Settings(BaseSettings):
         pii = self.PII_KEY.get_secret_value()
         if not pii or DEV_PII_KEY in pii:
             problems.append("PORTAL_PII_KEY is missing or the default")
+        audit_key = self.AUDIT_KEY.get_secret_value()
+        if audit_key in ("", DEV_AUDIT_KEY) or len(audit_key) < 32:
+            problems.append("PORTAL_AUDIT_KEY is missing, the default, or shorter than 32 characters")
         if problems:
             raise InsecureSettings("refusing to start in production: " + "; ".join(problems))
         return self

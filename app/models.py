@@ -1,7 +1,7 @@
 """Every domain's models, imported once so Alembic and relationships see one metadata."""
 
 from app.audit.models import AuditEvent
-from app.auth.models import StaffUser
+from app.auth.models import LoginThrottle, StaffUser
 from app.branches.models import Branch
 from app.db import Base
 from app.incidents.models import DataCategory, Incident, IncidentUpdate
@@ -11,5 +11,5 @@ from app.providers.models import OutboxMessage
 from app.web.models import WebSession
 
 __all__ = ["AuditEvent", "Base", "Branch", "Campaign", "DataCategory", "Delivery", "Exposure", "Incident",
-           "IncidentUpdate", "Member", "NoticeTemplate", "OutboxMessage", "ProviderEvent", "SendingSwitch", "StaffUser",
-           "Suppression", "WebSession"]
+           "IncidentUpdate", "LoginThrottle", "Member", "NoticeTemplate", "OutboxMessage", "ProviderEvent", "SendingSwitch",
+           "StaffUser", "Suppression", "WebSession"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC
@@ -12,19 +13,26 @@ from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
 from app.audit.repository import AuditRepository
+from app.config import get_settings
 from app.db import utcnow
 
 GENESIS = "0" * 64
 
 
-def _digest(prev_hash: str, event: AuditEvent) -> str:
-    body = json.dumps(
-        [prev_hash, event.occurred_at.astimezone(UTC).isoformat(), event.actor, event.action, event.subject, event.details],
+def _body(prev_hash: str, event: AuditEvent) -> bytes:
+    return json.dumps(
+        [prev_hash, event.occurred_at.astimezone(UTC).isoformat(), event.actor, event.action, event.subject,
+         event.details],
         sort_keys=True,
         separators=(",", ":"),
         default=str,
-    )
-    return hashlib.sha256(body.encode()).hexdigest()
+    ).encode()
+
+
+def _digest(prev_hash: str, event: AuditEvent) -> str:
+    """HMAC-SHA256 under PORTAL_AUDIT_KEY: rebuilding a chain after an edit needs the key, not just the table."""
+    key = get_settings().AUDIT_KEY.get_secret_value().encode()
+    return hmac.new(key, _body(prev_hash, event), hashlib.sha256).hexdigest()
 
 
 def record(session: Session, *, actor: str, action: str, subject: str = "", **details: Any) -> AuditEvent:
@@ -54,7 +62,7 @@ def verify_chain(session: Session) -> ChainReport:
     count = 0
     for event in AuditRepository(session).iter_in_order():
         count += 1
-        if event.prev_hash != prev or _digest(prev, event) != event.hash:
+        if event.prev_hash != prev or not hmac.compare_digest(_digest(prev, event), event.hash):
             return ChainReport(events=count, first_broken_id=event.id)
         prev = event.hash
     return ChainReport(events=count, first_broken_id=None)

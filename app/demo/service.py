@@ -39,6 +39,7 @@ class DemoLogin:
     email: str
     role: str
     password: str
+    totp_secret: str
     totp_uri: str
 
 
@@ -126,5 +127,5 @@ def load_demo(session: Session, *, members: int = 120_000, seed: int = 2019, wit
                 continue
             password = secrets.token_urlsafe(12)
             created = auth_service.create_staff(session, email=email, role=role, password=password, actor="demo")
-            logins.append(DemoLogin(email, role.value, password, created.totp_uri))
+            logins.append(DemoLogin(email, role.value, password, created.totp_secret, created.totp_uri))
     return DemoResult(member_summary, exposure_summary, logins)
