@@ -8,7 +8,7 @@ from app.web.forms import N_, Form
 
 
 class ExampleForm(Form):
-    messages = {"name": N_("Enter your name"), "name.string_too_long": N_("Name must be 100 characters or fewer")}
+    messages = {"name.missing": N_("Enter your name")}
 
     name: str = Field(max_length=100)
     password: str = ""
