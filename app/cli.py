@@ -26,6 +26,24 @@ app = typer.Typer(help="Member breach-notification and helpline portal.", no_arg
                   pretty_exceptions_enable=False)
 
 
+@app.callback()
+def _start_checks() -> None:
+    """Refuse to run with unusable settings: one clear line and a non-zero exit, never a traceback."""
+    from pydantic import ValidationError
+
+    from app.config import InsecureSettings
+
+    try:
+        get_settings()
+    except InsecureSettings as exc:
+        console.print(f"portal: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    except ValidationError as exc:
+        problems = "; ".join(f"PORTAL_{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        console.print(f"portal: refusing to start: {problems}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date."""

@@ -120,6 +120,20 @@ class Settings(BaseSettings):
     # Embedded default: load demo data on the first start of an empty database.
     DEMO_ON_FIRST_START: bool = True
     DEMO_MEMBERS: int = 120_000
+    # Accept phone numbers in Ofcom's drama range (07700 900000-900999), which the demo and the tests use and
+    # which are never real phones. Unset: yes in development and test, no in production, where true is refused.
+    ACCEPT_DRAMA_NUMBERS: bool | None = None
+
+    @model_validator(mode="after")
+    def _check_pii_key(self) -> Settings:
+        # Checked in every environment: a malformed key would otherwise fail at the first import or send.
+        from app.kit.crypto import Keyring, KeyringError
+
+        try:
+            Keyring.parse(self.PII_KEY.get_secret_value())
+        except KeyringError as exc:
+            raise InsecureSettings(f"refusing to start: PORTAL_PII_KEY is not usable: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
@@ -134,6 +148,8 @@ class Settings(BaseSettings):
         audit_key = self.AUDIT_KEY.get_secret_value()
         if audit_key in ("", DEV_AUDIT_KEY) or len(audit_key) < 32:
             problems.append("PORTAL_AUDIT_KEY is missing, the default, or shorter than 32 characters")
+        if self.ACCEPT_DRAMA_NUMBERS:
+            problems.append("PORTAL_ACCEPT_DRAMA_NUMBERS is true, but drama-range numbers are never real phones")
         if problems:
             raise InsecureSettings("refusing to start in production: " + "; ".join(problems))
         return self
@@ -154,6 +170,13 @@ class Settings(BaseSettings):
     @property
     def email_provider(self) -> str:
         return "sendgrid" if self.SENDGRID_API_KEY else "outbox"
+
+    @property
+    def accept_drama_numbers(self) -> bool:
+        """Whether imports accept Ofcom's drama-range phone numbers (as mobiles)."""
+        if self.ACCEPT_DRAMA_NUMBERS is None:
+            return self.ENV is not Environment.PRODUCTION
+        return self.ACCEPT_DRAMA_NUMBERS
 
     @property
     def sms_provider(self) -> str:

@@ -31,22 +31,33 @@ class Keyring:
 
     @classmethod
     def parse(cls, spec: str) -> Keyring:
-        """Parse "id:base64key[,id:base64key...]"; a bare base64 key gets the id "k1"."""
+        """Parse "id:base64key[,id:base64key...]"; a bare base64 key gets the id "k1".
+
+        Raises KeyringError saying what is wrong, without quoting any key material.
+        """
         keys: dict[str, bytes] = {}
         current = None
         for part in (p.strip() for p in spec.split(",") if p.strip()):
             key_id, _, b64 = part.rpartition(":") if ":" in part else ("k1", "", part)
+            key_id = key_id.strip()
+            if not key_id or not key_id.isascii() or not key_id.isprintable() or "$" in key_id:
+                raise KeyringError("a PII key has an empty or unusable id: write id:base64key, e.g. k1:...")
+            if key_id in keys:
+                raise KeyringError(f"PII key id {key_id!r} is listed more than once")
             try:
-                raw = base64.b64decode(b64, validate=True)
+                raw = base64.b64decode(b64.strip(), validate=True)
             except ValueError as exc:
                 raise KeyringError(f"PII key {key_id!r} is not valid base64") from exc
             if len(raw) != 32:
-                raise KeyringError(f"PII key {key_id!r} must be 32 bytes, got {len(raw)}")
+                raise KeyringError(f"PII key {key_id!r} is {len(raw)} bytes; it must be 32 "
+                                   "(44 base64 characters, e.g. from `openssl rand -base64 32`)")
             keys[key_id] = raw
             if key_id != "index":
                 current = current or key_id
-        if current is None:
+        if not keys:
             raise KeyringError("no PII key configured")
+        if current is None:
+            raise KeyringError("only an 'index' PII key is configured: a key to encrypt with must come first")
         return cls(keys=keys, current_id=current)
 
     def encrypt(self, plaintext: str, *, context: bytes) -> str:

@@ -15,12 +15,19 @@ from app.kit.cli import console, out
 
 
 def _import(kind: str, file: Path, strict: bool, report: Path | None) -> None:
-    from app.kit.csvsafe import write_export
+    from app.kit.csvsafe import PendingReport
     from app.members import imports
 
     run_migrations()
     report = report or file.with_suffix(file.suffix + ".rejected.csv")
-    rejected: list[imports.Rejection] = []
+    try:
+        # Rejected rows stream to a new file beside the report, synced before the import commits and only
+        # then renamed into place: an earlier report never survives, and a link at its path is replaced.
+        pending = PendingReport(report, ["row", "column", "reason"])
+    except OSError as exc:
+        console.print(f"cannot write the rejected-rows report {report}: {exc.strerror or exc}; nothing was imported",
+                      markup=False, highlight=False)
+        raise typer.Exit(2) from None
     func = imports.import_members if kind == "members" else imports.import_exposures
     size = file.stat().st_size
     try:
@@ -30,22 +37,44 @@ def _import(kind: str, file: Path, strict: bool, report: Path | None) -> None:
             disable=not console.is_terminal,
         ) as progress:
             task = progress.add_task(f"importing {kind}", total=size or 1, rows=0)
+
+            def progressed(rows: int) -> None:
+                pending.flush()
+                progress.update(task, completed=raw.tell(), rows=rows)
+
             with session_scope(default_session_factory()) as session:
-                summary = func(session, source=raw, actor="cli", strict=strict, on_reject=rejected.append,
-                               on_progress=lambda rows: progress.update(task, completed=raw.tell(), rows=rows))
+                summary = func(session, source=raw, actor="cli", strict=strict,
+                               on_reject=lambda r: pending.write((r.line, r.column, r.reason)),
+                               on_progress=progressed)
+                pending.sync()  # before the commit: a report that cannot be written stops the import
             progress.update(task, completed=size or 1)
     except imports.CsvFileError as exc:
+        pending.discard(clear_destination=True)
         console.print(f"[red]cannot import {file}: {exc}[/red]")
         raise typer.Exit(2) from None
-    if rejected:
-        with report.open("w", newline="", encoding="utf-8") as fh:
-            write_export(fh, ["row", "column", "reason"], ((r.line, r.column, r.reason) for r in rejected))
+    except OSError as exc:
+        pending.discard(clear_destination=False)
+        console.print(f"import failed, nothing was imported: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    except BaseException:
+        pending.discard(clear_destination=False)
+        raise
+    if pending.rows:
+        pending.publish()
+    else:
+        pending.discard(clear_destination=True)
     table = Table(title=f"{kind} import of {file.name}")
     for key, value in summary.as_dict().items():
         table.add_row(key.replace("_", " "), str(value))
     out.print(table)
-    if rejected:
+    if summary.phones_without_sms:
+        console.print(f"{summary.phones_without_sms} phone numbers cannot take SMS: they are kept for the helpline"
+                      " to call")
+    if summary.rejected_rows:
         console.print(f"{summary.rejected_rows} rows rejected; reasons in {report}")
+    if summary.all_rejected:
+        console.print("[red]every row was rejected: nothing was imported[/red]")
+        raise typer.Exit(1)
     if not summary.written:
         console.print("[red]--strict: nothing was written because some rows were rejected[/red]")
         raise typer.Exit(1)

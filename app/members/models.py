@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigId, TimestampMixin, UtcDateTime, utcnow
@@ -24,6 +24,9 @@ class Member(TimestampMixin, Base):
     email_index: Mapped[str | None] = mapped_column(String(64), index=True)
     phone_enc: Mapped[str | None] = mapped_column(Text)
     phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Whether the phone can take SMS (mobile, or fixed-line-or-mobile); NULL when there is no phone, or for
+    # a phone imported before this was recorded (treated as SMS-capable until its member is imported again).
+    phone_sms: Mapped[bool | None] = mapped_column(Boolean)
     pii_key_id: Mapped[str] = mapped_column(String(32))
 
 

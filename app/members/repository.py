@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Index,
     Integer,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    case,
     cast,
     delete,
     exists,
@@ -46,6 +48,7 @@ MEMBER_STAGE = Table(
     Column("email_index", String(64)),
     Column("phone_enc", Text),
     Column("phone_index", String(64)),
+    Column("phone_sms", Boolean),
     Column("pii_key_id", String(32)),
     Index("ix_import_members_stage_number", "membership_number"),
     prefixes=["TEMPORARY"],
@@ -101,37 +104,43 @@ class MemberRepository(Repository[Member]):
         else:
             self.session.execute(table.insert(), list(rows))
 
-    def stage_duplicates(self, table: Table, key_cols: Iterable[str]) -> list[tuple[int, list[int]]]:
-        """(line, all lines sharing its key) for every staged row whose key repeats in the file."""
+    def _stream(self, stmt: Any) -> Iterator[Any]:
+        # A server-side cursor on PostgreSQL: a file of a million repeated rows is not read into memory at once.
+        yield from self.session.execute(stmt, execution_options={"stream_results": True, "yield_per": 2000})
+
+    def repeated_lines(self, table: Table, key_cols: Sequence[str]) -> Iterator[tuple[int, int, tuple[Any, ...]]]:
+        """(line, how many lines share its key, key) for every staged line whose key is on another line too,
+        in key then line order. Consume it before the next statement."""
         keys = [table.c[c] for c in key_cols]
-        dup = select(*keys).group_by(*keys).having(func.count() > 1).subquery()
+        dup = (select(*keys, func.count(table.c.line_no.distinct()).label("lines")).group_by(*keys)
+               .having(func.count(table.c.line_no.distinct()) > 1).subquery())
         stmt = (
-            select(table.c.line_no, *keys)
+            select(table.c.line_no, dup.c.lines, *keys)
             .join(dup, and_(*[k == dup.c[k.name] for k in keys]))
+            .distinct()
             .order_by(*keys, table.c.line_no)
         )
-        groups: dict[tuple[Any, ...], list[int]] = {}
-        for row in self.session.execute(stmt):
-            groups.setdefault(tuple(row[1:]), []).append(row[0])
-        return [(line, lines) for lines in groups.values() for line in lines]
+        for row in self._stream(stmt):
+            yield row[0], row[1], tuple(row[2:])
 
-    def unstage_lines(self, table: Table, lines: Iterable[int]) -> None:
-        chunk: list[int] = []
-        for line in lines:
-            chunk.append(line)
-            if len(chunk) == 500:
-                self.session.execute(delete(table).where(table.c.line_no.in_(chunk)))
-                chunk = []
-        if chunk:
-            self.session.execute(delete(table).where(table.c.line_no.in_(chunk)))
+    def unstage_repeated(self, table: Table, key_cols: Sequence[str]) -> None:
+        """Remove every staged row whose key is on another line too."""
+        other = table.alias("other")
+        same = [other.c[c] == table.c[c] for c in key_cols]
+        self.session.execute(delete(table).where(exists().where(*same, other.c.line_no != table.c.line_no)))
 
     def stage_count(self, table: Table) -> int:
         return self.session.execute(select(func.count()).select_from(table)).scalar_one()
 
     # --- members merge -------------------------------------------------------------------------
     def _changed(self, target: Any, source: Any) -> Any:
+        # Ciphertexts differ on every sealing; whether a phone takes SMS follows from the number itself.
         return or_(*[target.c[f].is_distinct_from(source[f]) for f in MEMBER_FIELDS if not f.endswith("_enc")
-                     and f != "pii_key_id"])
+                     and f not in ("pii_key_id", "phone_sms")])
+
+    def staged_phones_without_sms(self) -> int:
+        s = MEMBER_STAGE
+        return self.session.execute(select(func.count()).select_from(s).where(s.c.phone_sms.is_(False))).scalar_one()
 
     def count_member_changes(self) -> tuple[int, int]:
         """(new, changed) among staged members, before merging."""
@@ -157,16 +166,26 @@ class MemberRepository(Repository[Member]):
         stmt = stmt.on_conflict_do_update(
             index_elements=[m.c.membership_number],
             set_={**{f: stmt.excluded[f] for f in MEMBER_FIELDS}, "updated_at": stmt.excluded.updated_at},
-            where=self._changed(m, stmt.excluded),
+            # A member imported before the SMS flag existed gets it now (counted as unchanged: only derived).
+            where=or_(self._changed(m, stmt.excluded), m.c.phone_sms.is_distinct_from(stmt.excluded.phone_sms)),
         )
         self.session.execute(stmt)
 
     # --- exposures -----------------------------------------------------------------------------
-    def unknown_member_lines(self) -> list[int]:
+    def _unknown_member(self) -> Any:
         s = EXPOSURE_STAGE
         m = Member.__table__
-        stmt = select(s.c.line_no).where(~exists().where(m.c.membership_number == s.c.membership_number))
-        return list(self.session.execute(stmt.distinct()).scalars())
+        return ~exists().where(m.c.membership_number == s.c.membership_number)
+
+    def unknown_member_lines(self) -> Iterator[int]:
+        """Staged lines naming no member, in order. Consume it before the next statement."""
+        s = EXPOSURE_STAGE
+        stmt = select(s.c.line_no).where(self._unknown_member()).distinct().order_by(s.c.line_no)
+        for row in self._stream(stmt):
+            yield row[0]
+
+    def unstage_unknown_members(self) -> None:
+        self.session.execute(delete(EXPOSURE_STAGE).where(self._unknown_member()))
 
     def count_exposure_changes(self) -> tuple[int, int]:
         """(exposures to add, exposures to remove) for the staged (member, incident) pairs."""
@@ -212,6 +231,15 @@ class MemberRepository(Repository[Member]):
         )
 
 
+def _sms_index(m: Any) -> Any:
+    """The phone's blind index when it can take SMS, else NULL: notices address SMS by this index.
+
+    NULL in phone_sms means "not yet known" (imported before the flag existed): such a phone is taken to
+    take SMS, as before, until an import of its member records the flag.
+    """
+    return case((m.c.phone_sms.is_(False), None), else_=m.c.phone_index).label("phone_index")
+
+
 class AudienceRepository:
     """Bulk reads of members for notices: pages of the audience, exposed categories, contact details."""
 
@@ -233,7 +261,7 @@ class AudienceRepository:
         categories = (select(func.aggregate_strings(cast(ec.c.category_id, String), ","))
                       .where(ec.c.member_id == m.c.id, ec.c.incident_id == incident_id).scalar_subquery())
         stmt = (
-            select(m.c.id, m.c.branch_id, m.c.preferred_language, m.c.email_index, m.c.phone_index,
+            select(m.c.id, m.c.branch_id, m.c.preferred_language, m.c.email_index, _sms_index(m),
                    categories.label("category_ids"))
             .where(m.c.id > after_id, exists().where(and_(*exposed)))
             .order_by(m.c.id)
@@ -253,7 +281,7 @@ class AudienceRepository:
         m = Member.__table__
         b = Branch.__table__
         stmt = (select(m.c.id, m.c.membership_number, m.c.first_name, m.c.last_name, m.c.email_enc, m.c.phone_enc,
-                       m.c.email_index, m.c.phone_index, m.c.branch_id, b.c.name.label("branch_name"),
+                       m.c.email_index, _sms_index(m), m.c.phone_sms, m.c.branch_id, b.c.name.label("branch_name"),
                        b.c.code.label("branch_code"))
                 .join(b, b.c.id == m.c.branch_id)
                 .where(id_in(self.session, m.c.id, member_ids)))

@@ -23,7 +23,7 @@ class AudienceMember:
     branch_id: int
     language: str
     email_index: str | None
-    phone_index: str | None
+    phone_index: str | None  # only of a phone that can take SMS: the SMS channel's address
     category_ids: tuple[int, ...]  # exposed in the incident, ascending
 
 
@@ -57,10 +57,12 @@ class MemberContact:
     email: str | None
     phone: str | None
     email_index: str | None
-    phone_index: str | None
+    phone_index: str | None  # only of a phone that can take SMS: the SMS channel's address
     branch_id: int
     branch_code: str
     branch_name: str
+    # False: a landline or other number the helpline can call but SMS cannot reach; None: not yet checked.
+    phone_sms: bool | None = None
 
 
 def contacts(session: Session, member_ids: Sequence[int], *, open_email: bool = True,
@@ -74,7 +76,7 @@ def contacts(session: Session, member_ids: Sequence[int], *, open_email: bool = 
             r.id, r.membership_number, r.first_name, r.last_name,
             pii.open_email(r.email_enc) if open_email else None,
             pii.open_phone(r.phone_enc) if open_phone else None,
-            r.email_index, r.phone_index, r.branch_id, r.branch_code, r.branch_name)
+            r.email_index, r.phone_index, r.branch_id, r.branch_code, r.branch_name, r.phone_sms)
     return found
 
 

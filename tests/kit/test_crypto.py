@@ -42,3 +42,23 @@ def test_rotation_keeps_old_values_readable_and_indexes_stable() -> None:
 def test_bad_keys_are_refused(spec: str) -> None:
     with pytest.raises(KeyringError):
         Keyring.parse(spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        (f"index:{key()}", "only an 'index' PII key"),
+        (f"k1:{key()},k1:{key()}", "listed more than once"),
+        (f":{key()}", "empty or unusable id"),
+        (f"k$1:{key()}", "empty or unusable id"),
+        (f"k1:{base64.b64encode(os.urandom(16)).decode()}", "is 16 bytes; it must be 32"),
+    ],
+)
+def test_a_malformed_keyring_says_what_is_wrong(spec: str, says: str) -> None:
+    with pytest.raises(KeyringError, match=says.replace("$", r"\$")):
+        Keyring.parse(spec)
+
+
+def test_an_index_key_may_follow_the_encryption_keys() -> None:
+    ring = Keyring.parse(f"k2:{key()},index:{key()}")
+    assert ring.current_id == "k2"

@@ -120,13 +120,19 @@ def test_unusable_files_are_refused_whole(session: Session, data: bytes, message
 def test_a_failure_midway_leaves_the_database_as_it_was(session_factory) -> None:  # type: ignore[no-untyped-def]
     from app.db import session_scope
 
-    class Exploding(io.BytesIO):
-        def __iter__(self):  # type: ignore[no-untyped-def]
-            yield from member_csv(*[member_row(f"J{i}") for i in range(6000)]).readlines()
+    class Exploding:
+        """6,000 good rows (more than one staged chunk), then a read error."""
+
+        def __init__(self) -> None:
+            self.data = [member_csv(*[member_row(f"J{i}") for i in range(6000)]).getvalue()]
+
+        def read(self, size: int = -1) -> bytes:
+            if self.data:
+                return self.data.pop()
             raise OSError("disk went away")
 
     with pytest.raises(OSError), session_scope(session_factory) as s:
-        imports.import_members(s, source=Exploding(), actor="test")
+        imports.import_members(s, source=Exploding(), actor="test")  # type: ignore[arg-type]
     with session_factory() as s:
         assert s.execute(select(func.count()).select_from(Member)).scalar_one() == 0
 
