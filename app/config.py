@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     # Request limits ("limits" notation: "10/minute;50/hour"), checked per client address and per identifier.
     LIMIT_DEFAULT: str = "60/minute;600/hour"
     LIMIT_STAFF_LOGIN: str = "10/minute;50/hour"
+    # "Verify a message", per client address: a person checks a few messages, a script guessing codes many.
+    LIMIT_VERIFY_MESSAGE: str = "10/minute;60/hour"
 
     # Staff sign-in: failures per account (the address typed) and per client address back off, then lock.
     # A failure older than the window is forgotten.

@@ -78,10 +78,12 @@ def create_app(settings: Settings | None = None, *, run_embedded_worker: bool | 
         return response
 
     from app.incidents.router import router as incidents_router
+    from app.lookup.verify_router import router as verify_message_router
     from app.notices.router import router as notices_router
     from app.system.router import router as system_router
 
     app.include_router(system_router)
     app.include_router(incidents_router)
+    app.include_router(verify_message_router)
     app.include_router(notices_router)
     return app

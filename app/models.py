@@ -4,12 +4,13 @@ from app.audit.models import AuditEvent
 from app.auth.models import LoginThrottle, StaffUser
 from app.branches.models import Branch
 from app.db import Base
-from app.incidents.models import DataCategory, Incident, IncidentUpdate
+from app.incidents.models import DataCategory, Incident, IncidentGuidance, IncidentQuestion, IncidentUpdate
 from app.members.models import Exposure, Member
 from app.notices.models import Campaign, Delivery, NoticeTemplate, ProviderEvent, SendingSwitch, Suppression
 from app.providers.models import OutboxMessage
 from app.web.models import WebSession
 
 __all__ = ["AuditEvent", "Base", "Branch", "Campaign", "DataCategory", "Delivery", "Exposure", "Incident",
+           "IncidentGuidance", "IncidentQuestion",
            "IncidentUpdate", "LoginThrottle", "Member", "NoticeTemplate", "OutboxMessage", "ProviderEvent", "SendingSwitch",
            "StaffUser", "Suppression", "WebSession"]

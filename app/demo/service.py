@@ -10,7 +10,6 @@ import random
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
@@ -18,6 +17,7 @@ from app.auth import service as auth_service
 from app.auth.models import Role
 from app.branches import service as branch_service
 from app.branches.data import OFFICER_WEIGHTS
+from app.demo.incident import write_demo_incident
 from app.incidents import service as incident_service
 from app.members import imports
 
@@ -88,33 +88,7 @@ def load_demo(session: Session, *, members: int = 120_000, seed: int = 2019, wit
     rng = random.Random(seed)
     branches = [(b.code, b.default_language) for b in branch_service.list_branches(session)]
     if INCIDENT_CODE not in incident_service.incidents_by_code(session):
-        incident = incident_service.create_incident(
-            session,
-            code=INCIDENT_CODE,
-            title="Cyber attack on our headquarters systems",
-            title_cy="Ymosodiad seiber ar systemau ein pencadlys",
-            summary=("On 9 March we found malicious software on computers at our headquarters. Several of our "
-                     "databases were affected: membership records (including police email addresses and National "
-                     "Insurance numbers), hotel bookings made through us (including card details) and claims files "
-                     "(including bank details).\n\nWe have no evidence that your data has been taken or misused, "
-                     "but we are telling every member so that you can protect yourself."),
-            summary_cy=("Ar 9 Mawrth daethom o hyd i feddalwedd faleisus ar gyfrifiaduron yn ein pencadlys. "
-                        "Effeithiwyd ar nifer o'n cronfeydd data: cofnodion aelodaeth (gan gynnwys cyfeiriadau "
-                        "e-bost yr heddlu a rhifau Yswiriant Gwladol), archebion gwesty a wnaed drwom ni (gan gynnwys "
-                        "manylion cardiau) a ffeiliau hawliadau (gan gynnwys manylion banc).\n\nNid oes gennym "
-                        "dystiolaeth bod eich data wedi'i gymryd na'i gamddefnyddio, ond rydym yn dweud wrth bob "
-                        "aelod er mwyn i chi allu diogelu eich hun."),
-            occurred_at=datetime(2019, 3, 9, tzinfo=UTC),
-            discovered_at=datetime(2019, 3, 9, tzinfo=UTC),
-            published=True,
-        )
-        incident_service.add_update(
-            session, incident=incident, published_at=datetime(2019, 3, 21, 9, tzinfo=UTC),
-            title="Helpline open", title_cy="Llinell gymorth ar agor",
-            body="Our helpline is open from 8am to 8pm every day. You can also ask us to call you back.",
-            body_cy="Mae ein llinell gymorth ar agor rhwng 8am ac 8pm bob dydd. "
-                    "Gallwch hefyd ofyn i ni eich ffonio'n ôl.",
-        )
+        write_demo_incident(session, code=INCIDENT_CODE)
     member_summary = imports.import_members(
         session, source=_lines(_members(members, rng, branches), imports.MEMBER_COLUMNS),  # type: ignore[arg-type]
         actor="demo")

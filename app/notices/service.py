@@ -266,3 +266,23 @@ def status_report(session: Session, campaign_id: int) -> CampaignStatusReport:
     for channel, status, n in DeliveryRepository(session).counts(campaign.id):
         counts.setdefault(channel, {s.value: 0 for s in DeliveryStatus})[status] = n
     return CampaignStatusReport(campaign, counts, sending_stopped(session))
+
+
+@dataclass(frozen=True)
+class SentNotice:
+    sent_at: datetime
+    channel: str
+
+
+def sent_notice(session: Session, *, reference: str) -> SentNotice | None:
+    """When and by which channel the notice with this reference code went out, if one did ("verify a message").
+
+    The code is read forgivingly (case, spaces, hyphens, O/I/L for 0/1); a notice never handed to a
+    provider was never seen by anyone, so it does not count.
+    """
+    from app.notices.planning import normalise_reference
+
+    row = DeliveryRepository(session).by_reference(normalise_reference(reference))
+    if row is None or row.sent_at is None:
+        return None
+    return SentNotice(sent_at=row.sent_at, channel=row.channel)
