@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.import_members import git_state, verdict
+from tests.operators import Operator, operators_from_demo
 
 __all__ = ["git_state", "verdict"]  # re-exported for the benchmarks
 
@@ -38,6 +39,8 @@ ADMIN_EMAIL = "admin@example.org"
 APPROVER_EMAIL = "approver@example.org"
 INCIDENT = "hq-2019"
 MESSAGING_SERVICE_SID = "MG" + "0" * 32
+# The demo's staff logins as `portal demo` printed them: verbs that change campaigns are proved by one.
+OPERATORS: dict[str, Operator] = {}
 
 
 class BenchTimeout(Exception):
@@ -313,11 +316,17 @@ def make_stack(db: Database, redis_db: int, logs: Path, settings: dict[str, Any]
                  worker_threads=worker_threads)
 
 
-def portal(stack: Any, *argv: str, timeout: float = 600) -> tuple[float, str]:
-    """Run one `portal` command with the stack's environment; (wall seconds, stdout). Raises on failure."""
+def portal(stack: Any, *argv: str, timeout: float = 600, by: str | None = None) -> tuple[float, str]:
+    """Run one `portal` command with the stack's environment; (wall seconds, stdout). Raises on failure.
+
+    `by`: a demo staff member who proves the command with their password and a fresh code on stdin.
+    """
+    if by is not None:
+        argv = (*argv, "--by", by)
+    proof = OPERATORS[by].proof() if by is not None else ""
     start = time.perf_counter()
     result = subprocess.run([PYTHON, "-m", "app.cli", *argv], env=stack.env, cwd=ROOT, capture_output=True,
-                            text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+                            text=True, timeout=timeout, input=proof, check=False)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         raise RuntimeError(f"portal {' '.join(argv)} exited {result.returncode}:\n{result.stdout[-2000:]}\n"
@@ -327,20 +336,21 @@ def portal(stack: Any, *argv: str, timeout: float = 600) -> tuple[float, str]:
 
 def load_demo(stack: Any, members: int, timeout: float = 900) -> float:
     print(f"demo: loading {members:,} synthetic members ...", flush=True)
-    seconds, _ = portal(stack, "demo", "--members", str(members), timeout=timeout)
+    seconds, out = portal(stack, "demo", "--members", str(members), timeout=timeout)
+    OPERATORS.update(operators_from_demo(out))
     print(f"demo: {members:,} members in {seconds:.1f} s", flush=True)
     return seconds
 
 
 def create_approved_campaign(stack: Any, channels: str, *extra: str) -> int:
     """`campaign create` (by the admin) then `campaign approve` (by the other admin); the campaign id."""
-    _, out = portal(stack, "campaign", "create", "--incident", INCIDENT, "--by", ADMIN_EMAIL, "--channels", channels,
-                    *extra)
+    _, out = portal(stack, "campaign", "create", "--incident", INCIDENT, "--channels", channels, *extra,
+                    by=ADMIN_EMAIL)
     match = re.search(r"campaign (\d+) created", out)
     if not match:
         raise RuntimeError(f"could not find the campaign id in: {out!r}")
     campaign_id = int(match.group(1))
-    portal(stack, "campaign", "approve", str(campaign_id), "--by", APPROVER_EMAIL)
+    portal(stack, "campaign", "approve", str(campaign_id), by=APPROVER_EMAIL)
     return campaign_id
 
 
@@ -458,7 +468,7 @@ def send_and_wait(stack: Any, db: Database, campaign_id: int, channel: str, time
     queued or sending. Times are seconds from just before `campaign send` started. Gives up when the
     pending count has not gone down for `stall` seconds (a stuck engine should not eat the whole budget)."""
     start, start_wall = time.perf_counter(), time.time()
-    cli_seconds, _ = portal(stack, "campaign", "send", str(campaign_id))
+    cli_seconds, _ = portal(stack, "campaign", "send", str(campaign_id), by=ADMIN_EMAIL)
     polls = 0
     done_at = completed_at = None
     deadline = start + timeout

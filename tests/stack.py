@@ -83,10 +83,10 @@ class Stack:
                 time.sleep(0.2)
         raise RuntimeError("the web process did not start; see " + str(self.logs))
 
-    def portal(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run one `portal` command against this stack, as an operator would."""
+    def portal(self, *argv: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run one `portal` command against this stack, as an operator would (`stdin`: an operator's proof)."""
         result = subprocess.run([PYTHON, "-m", "app.cli", *argv], env=self.env, cwd=ROOT, capture_output=True,
-                                text=True, timeout=300, check=False)
+                                text=True, timeout=300, check=False, input=stdin or "")
         if check and result.returncode != 0:
             raise AssertionError(f"portal {' '.join(argv)} failed: {result.stdout}\n{result.stderr}")
         return result

@@ -262,6 +262,11 @@ def active_staff(session: Session, email: str) -> StaffUser | None:
     return user if user is not None and user.active else None
 
 
+def staff_by_email(session: Session, email: str) -> StaffUser | None:
+    """The account for this address, active or not."""
+    return _find(session, email)
+
+
 def staff_by_id(session: Session, staff_id: int) -> StaffUser | None:
     """The account with this id, active or not."""
     return StaffRepository(session).get(staff_id)

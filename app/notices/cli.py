@@ -8,16 +8,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from app.auth.cli_identity import CAMPAIGN_ROLES, RESUME_ROLES, STOP_ROLES, prove_operator, run_as
 from app.kit.cli import console, out, run, split
 
 campaign_app = typer.Typer(help="Notice campaigns: write, approve, send and follow them.", no_args_is_help=True)
+BY_HELP = "Your staff email; your password and current code are asked for, or read from stdin (two lines)."
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates" / "notices" / "breach"
 
 
 @campaign_app.command("create")
 def campaign_create(
     incident: Annotated[str, typer.Option(help="Incident code.")],
-    by: Annotated[str, typer.Option(help="Email of the admin writing the campaign.")],
+    by: Annotated[str, typer.Option(help="Email of the admin writing the campaign (proved by password and code).")],
     channels: Annotated[str, typer.Option(help="email, sms or email,sms")] = "email",
     name: Annotated[str, typer.Option()] = "",
     templates: Annotated[Path, typer.Option(help="Directory of email.<lang>.subject|html|txt and sms.<lang>.txt")]
@@ -40,6 +42,7 @@ def campaign_create(
     except ValueError:
         console.print(f"[red]channels must be email, sms or both, not {channels!r}[/red]")
         raise typer.Exit(2) from None
+    author = prove_operator(by, needs=CAMPAIGN_ROLES, action="campaign create")
 
     def create(session: Any) -> Any:
         sources = service.load_template_dir(templates)
@@ -48,10 +51,10 @@ def campaign_create(
         audience = service.Audience(categories=split(categories), branches=split(branches), language=language,
                                     not_reached=not_reached)
         return service.create_campaign(session, name=name or f"{incident} notice", incident_code=incident,
-                                       channels=chosen, audience=audience, templates=sources, author_email=by,
+                                       channels=chosen, audience=audience, templates=sources, author_email=author,
                                        sms_fallback=sms_fallback).id
 
-    campaign_id = run(create)
+    campaign_id = run_as(author, "campaign create", create)
     out.print(f"campaign {campaign_id} created as a draft; another admin approves it with "
               f"`portal campaign approve {campaign_id} --by EMAIL`")
 
@@ -62,15 +65,17 @@ def campaign_approve(campaign_id: Annotated[int, typer.Argument()],
     """Approve a draft (four eyes: not by its author)."""
     from app.notices import service
 
-    run(lambda s: service.approve(s, campaign_id, approver_email=by))
-    out.print(f"campaign {campaign_id} approved by {by}")
+    approver = prove_operator(by, needs=CAMPAIGN_ROLES, action="campaign approve")
+    run_as(approver, "campaign approve", lambda s: service.approve(s, campaign_id, approver_email=approver))
+    out.print(f"campaign {campaign_id} approved by {approver}")
 
 
 @campaign_app.command("send")
 def campaign_send(
     campaign_id: Annotated[int, typer.Argument()],
     at: Annotated[str | None, typer.Option(help="ISO time to start, e.g. 2026-11-26T09:00:00+00:00")] = None,
-    by: Annotated[str, typer.Option(help="Who is starting it, for the audit trail.")] = "cli",
+    by: Annotated[str | None, typer.Option(help="Email of the admin starting it (proved by password and code).")]
+    = None,
 ) -> None:
     """Start sending an approved campaign now, or at a set time."""
     from datetime import UTC, datetime
@@ -85,33 +90,35 @@ def campaign_send(
             console.print(f"[red]--at must be an ISO date and time, not {at!r}[/red]")
             raise typer.Exit(2) from None
         when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    campaign = run(lambda s: service.send(s, campaign_id, actor=by, at=when))
+    actor = prove_operator(by, needs=CAMPAIGN_ROLES, action="campaign send")
+    campaign = run_as(actor, "campaign send", lambda s: service.send(s, campaign_id, actor=actor, at=when))
     out.print(f"campaign {campaign_id} is {campaign.status}" + (f" for {when.isoformat()}" if when else ""))
 
 
-def _lifecycle(name: str, campaign_id: int, by: str) -> None:
+def _lifecycle(name: str, campaign_id: int, by: str | None) -> None:
     from app.notices import service
 
-    result = run(lambda s: getattr(service, name)(s, campaign_id, actor=by))
+    actor = prove_operator(by, needs=CAMPAIGN_ROLES, action=f"campaign {name}")
+    result = run_as(actor, f"campaign {name}", lambda s: getattr(service, name)(s, campaign_id, actor=actor))
     campaign = result[0] if isinstance(result, tuple) else result
     extra = f"; {result[1]} queued deliveries cancelled" if isinstance(result, tuple) else ""
     out.print(f"campaign {campaign_id} is {campaign.status}{extra}")
 
 
 @campaign_app.command("pause")
-def campaign_pause(campaign_id: int, by: Annotated[str, typer.Option()] = "cli") -> None:
+def campaign_pause(campaign_id: int, by: Annotated[str | None, typer.Option(help=BY_HELP)] = None) -> None:
     """Stop taking new chunks; what is at the provider finishes."""
     _lifecycle("pause", campaign_id, by)
 
 
 @campaign_app.command("resume")
-def campaign_resume(campaign_id: int, by: Annotated[str, typer.Option()] = "cli") -> None:
+def campaign_resume(campaign_id: int, by: Annotated[str | None, typer.Option(help=BY_HELP)] = None) -> None:
     """Carry on sending a paused campaign."""
     _lifecycle("resume", campaign_id, by)
 
 
 @campaign_app.command("cancel")
-def campaign_cancel(campaign_id: int, by: Annotated[str, typer.Option()] = "cli") -> None:
+def campaign_cancel(campaign_id: int, by: Annotated[str | None, typer.Option(help=BY_HELP)] = None) -> None:
     """Cancel a campaign; deliveries still queued are cancelled."""
     _lifecycle("cancel", campaign_id, by)
 
@@ -191,17 +198,19 @@ def campaign_unreached(
         out.print(f"... and {len(members) - 200:,} more" + (f" (all in {csv_file})" if csv_file else " (use --csv)"))
 
 
-def stop_all(by: Annotated[str, typer.Option()] = "cli") -> None:
+def stop_all(by: Annotated[str | None, typer.Option(help=BY_HELP)] = None) -> None:
     """The global stop switch: no worker sends anything, for any campaign, until resume-all."""
     from app.notices import service
 
-    run(lambda s: service.set_stop_switch(s, stopped=True, actor=by))
+    actor = prove_operator(by, needs=STOP_ROLES, action="stop-all")
+    run(lambda s: service.set_stop_switch(s, stopped=True, actor=actor))
     out.print("[red]all sending stopped[/red]; `portal resume-all` lets it continue")
 
 
-def resume_all(by: Annotated[str, typer.Option()] = "cli") -> None:
+def resume_all(by: Annotated[str | None, typer.Option(help=BY_HELP)] = None) -> None:
     """Release the global stop switch."""
     from app.notices import service
 
-    run(lambda s: service.set_stop_switch(s, stopped=False, actor=by))
+    actor = prove_operator(by, needs=RESUME_ROLES, action="resume-all")
+    run(lambda s: service.set_stop_switch(s, stopped=False, actor=actor))
     out.print("sending resumed")

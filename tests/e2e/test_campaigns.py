@@ -113,7 +113,9 @@ def test_pause_resume_stop_switch_and_cancel_are_obeyed_by_running_workers(e2e: 
     e2e.stack.env["PORTAL_EMAIL_CHUNK"] = "50"
     e2e.stack.start_worker()
     campaign_id = e2e.start_campaign("--channels", "email", "--no-sms-fallback")
-    portal = e2e.stack.portal
+
+    def portal(*argv: str, by: str) -> Any:
+        return e2e.as_operator(by, *argv)
 
     def settled_count() -> int:
         """Messages accepted, once in-flight requests have finished."""
@@ -121,18 +123,18 @@ def test_pause_resume_stop_switch_and_cancel_are_obeyed_by_running_workers(e2e: 
         return len(e2e.sendgrid.messages)
 
     wait_until(lambda: len(e2e.sendgrid.messages) > 0, 60, 0.1, what="sending to start")
-    portal("campaign", "pause", str(campaign_id))
+    portal("campaign", "pause", str(campaign_id), by="admin@example.org")
     paused_at = settled_count()
     assert settled_count() == paused_at, "nothing is sent while paused"
     assert e2e.status(campaign_id)["status"] == "paused"
-    portal("campaign", "resume", str(campaign_id))
+    portal("campaign", "resume", str(campaign_id), by="admin@example.org")
     wait_until(lambda: len(e2e.sendgrid.messages) > paused_at, 30, 0.1, what="sending to resume")
-    portal("stop-all")
+    portal("stop-all", by="supervisor@example.org")
     stopped_at = settled_count()
     assert settled_count() == stopped_at, "nothing is sent while the stop switch is on"
-    portal("resume-all")
+    portal("resume-all", by="approver@example.org")
     wait_until(lambda: len(e2e.sendgrid.messages) > stopped_at, 30, 0.1, what="sending to resume after stop-all")
-    out = portal("campaign", "cancel", str(campaign_id)).stdout
+    out = portal("campaign", "cancel", str(campaign_id), by="admin@example.org").stdout
     cancelled_at = settled_count()
     assert settled_count() == cancelled_at
     counts = e2e.counts(campaign_id)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.operators import operators_from_demo
 from tests.stack import ROOT, wait_until
 from tests.system.test_embedded_default import start
 
@@ -23,18 +24,21 @@ def test_a_campaign_runs_to_completion_on_the_embedded_default(tmp_path: Path) -
     env.update(PORTAL_DATABASE_URL=f"sqlite:///{tmp_path / 'var' / 'portal.db'}", PORTAL_DEMO_MEMBERS=str(MEMBERS),
                PORTAL_RECONCILE_SECONDS="1", PORTAL_OUTBOX_EVENT_DELAY_SECONDS="0.1")
 
-    def portal(*argv: str) -> str:
+    def portal(*argv: str, stdin: str = "") -> str:
         result = subprocess.run([sys.executable, "-m", "app.cli", *argv], env=env, cwd=ROOT, capture_output=True,
-                                text=True, timeout=120, check=False)
+                                text=True, timeout=120, check=False, input=stdin)
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout
 
     proc, _ = start(tmp_path, tmp_path / "serve.log", {k: v for k, v in env.items() if k.startswith("PORTAL_")})
     try:
-        created = portal("campaign", "create", "--incident", "hq-2019", "--by", "admin@example.org")
+        # The first start printed each demo login once; an operator copies them from there.
+        staff = operators_from_demo((tmp_path / "serve.log").read_text())
+        admin, approver = staff["admin@example.org"], staff["approver@example.org"]
+        created = portal("campaign", "create", "--incident", "hq-2019", "--by", admin.email, stdin=admin.proof())
         campaign_id = created.split("campaign ", 1)[1].split()[0]
-        portal("campaign", "approve", campaign_id, "--by", "approver@example.org")
-        portal("campaign", "send", campaign_id)
+        portal("campaign", "approve", campaign_id, "--by", approver.email, stdin=approver.proof())
+        portal("campaign", "send", campaign_id, "--by", admin.email, stdin=admin.proof())
 
         def finished() -> dict[str, object] | None:
             report = json.loads(portal("campaign", "status", campaign_id, "--json"))

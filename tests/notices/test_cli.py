@@ -17,24 +17,31 @@ from app.kit.ratelimit import LocalLimiter
 from app.notices import planning, sending
 from app.notices.models import Delivery, DeliveryStatus
 from app.providers.outbox import OutboxEmailSender, OutboxSmsSender
+from tests.operators import Operator, operators_from_demo
 
 runner = CliRunner()
 
 
-def portal(*argv: str, code: int = 0) -> str:
-    result = runner.invoke(app, list(argv))
+STAFF: dict[str, Operator] = {}
+
+
+def portal(*argv: str, code: int = 0, by: str | None = None) -> str:
+    """A `portal` verb; with `by`, run as that demo staff member, proved by their password and a fresh code."""
+    if by is not None:
+        argv = (*argv, "--by", by)
+    result = runner.invoke(app, list(argv), input=STAFF[by].proof() if by else None)
     assert result.exit_code == code, result.output
     return result.output
 
 
 @pytest.fixture
 def campaign(fresh_database: str) -> int:
-    portal("demo", "--members", "60")
-    out = portal("campaign", "create", "--incident", "hq-2019", "--by", "admin@example.org", "--branches",
-                 "metropolitan,kent,gwent,west-midlands")
+    STAFF.update(operators_from_demo(portal("demo", "--members", "60")))
+    out = portal("campaign", "create", "--incident", "hq-2019", "--branches", "metropolitan,kent,gwent,west-midlands",
+                 by="admin@example.org")
     campaign_id = int(out.split("campaign ", 1)[1].split()[0])
-    portal("campaign", "approve", str(campaign_id), "--by", "approver@example.org")
-    portal("campaign", "send", str(campaign_id))
+    portal("campaign", "approve", str(campaign_id), by="approver@example.org")
+    portal("campaign", "send", str(campaign_id), by="admin@example.org")
     factory = default_session_factory()
     assert planning.plan_campaign(factory, campaign_id)
     for channel in ("email", "sms"):
@@ -45,14 +52,14 @@ def campaign(fresh_database: str) -> int:
 
 
 def test_the_author_cannot_approve_and_errors_are_plain(fresh_database: str) -> None:
-    portal("demo", "--members", "10")
-    out = portal("campaign", "create", "--incident", "hq-2019", "--by", "admin@example.org")
+    STAFF.update(operators_from_demo(portal("demo", "--members", "10")))
+    out = portal("campaign", "create", "--incident", "hq-2019", by="admin@example.org")
     campaign_id = out.split("campaign ", 1)[1].split()[0]
-    assert "different admin" in portal("campaign", "approve", campaign_id, "--by", "admin@example.org", code=1)
-    assert "no incident" in portal("campaign", "create", "--incident", "nope", "--by", "admin@example.org", code=1)
+    assert "different admin" in portal("campaign", "approve", campaign_id, by="admin@example.org", code=1)
+    assert "no incident" in portal("campaign", "create", "--incident", "nope", by="approver@example.org", code=1)
     assert "channels must be" in portal("campaign", "create", "--incident", "hq-2019", "--by", "admin@example.org",
                                         "--channels", "fax", code=2)
-    assert "only an approved campaign" in portal("campaign", "send", campaign_id, code=1)
+    assert "only an approved campaign" in portal("campaign", "send", campaign_id, by="approver@example.org", code=1)
 
 
 def test_status_json_gives_counts_by_status_channel_and_branch(campaign: int) -> None:
@@ -98,9 +105,9 @@ def test_unreached_lists_members_no_channel_reached(campaign: int, tmp_path: Pat
 
 
 def test_stop_all_and_resume_all_flip_the_switch(campaign: int) -> None:
-    assert "all sending stopped" in portal("stop-all")
+    assert "all sending stopped" in portal("stop-all", by="supervisor@example.org")
     assert json.loads(portal("campaign", "status", str(campaign), "--json"))["stop_switch"] is True
-    assert "sending resumed" in portal("resume-all")
+    assert "sending resumed" in portal("resume-all", by="approver@example.org")
     assert json.loads(portal("campaign", "status", str(campaign), "--json"))["stop_switch"] is False
 
 
