@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from app.audit.cli import audit_app
-from app.auth.cli import create_staff
+from app.auth.cli import create_staff, staff_app
 from app.branches.cli import branch_app
 from app.config import get_settings
 from app.db import default_session_factory, session_scope
@@ -166,6 +166,7 @@ app.command("create-staff")(create_staff)
 app.command("stop-all")(stop_all)
 app.command("resume-all")(resume_all)
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(staff_app, name="staff")
 app.add_typer(incident_app, name="incident")
 app.add_typer(branch_app, name="branch")
 app.add_typer(audit_app, name="audit")
