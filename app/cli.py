@@ -111,7 +111,7 @@ def serve(
 def worker(threads: Annotated[int, typer.Option(help="Worker threads in this process.")] = 8) -> None:
     """Run a background worker process (scaled mode); start as many as you need, on any machine."""
     from app.logs import configure_logging
-    from app.worker import Scheduler, load_actors, scaled_worker
+    from app.worker import Scheduler, load_actors, scaled_worker, transactional_worker
 
     settings = get_settings()
     configure_logging(settings.LOG_LEVEL, as_json=settings.LOG_JSON)
@@ -132,12 +132,15 @@ def worker(threads: Annotated[int, typer.Option(help="Worker threads in this pro
         signal.signal(sig, lambda *_: stop.set())
     # A low prefetch stops the first worker to poll from taking every sender job of a campaign.
     w = scaled_worker(threads)
+    codes = transactional_worker(settings.TRANSACTIONAL_WORKER_THREADS)
     scheduler = Scheduler()
     w.start()
+    codes.start()
     scheduler.start()
     console.print(f"worker running with {threads} threads")
     stop.wait()
     scheduler.stop()
+    codes.stop()
     w.stop()
 
 

@@ -79,6 +79,26 @@ class Settings(BaseSettings):
     # Outbox provider (embedded default): simulate delivery events after this delay.
     OUTBOX_EVENT_DELAY_SECONDS: float = 1.0
 
+    # Transactional messages (one-time codes, confirmations): their own queue and worker threads, bounded
+    # retries, and a sweeper for the ones the queue lost.
+    TRANSACTIONAL_WORKER_THREADS: int = 2
+    TRANSACTIONAL_MAX_ATTEMPTS: int = 5
+    TRANSACTIONAL_SWEEP_SECONDS: float = 5.0
+
+    # "Check your status": a code lives this long, allows this many tries, and can be sent again after the
+    # cool-down, this many times in all.
+    CHECK_CODE_MINUTES: float = 10.0
+    CHECK_CODE_TRIES: int = 5
+    CHECK_RESEND_SECONDS: int = 60
+    CHECK_MAX_SENDS: int = 3
+
+    # Callback requests: when one is due, by priority (urgent or vulnerable, financial data exposed, the rest).
+    CALLBACK_SLA_URGENT_MINUTES: int = 60
+    CALLBACK_SLA_FINANCIAL_MINUTES: int = 240
+    CALLBACK_SLA_NORMAL_MINUTES: int = 1440
+    # A repeated request for a phone that already has one re-sends its confirmation at most this often.
+    CALLBACK_RECONFIRM_MINUTES: int = 10
+
     # The web edge (app/web/): sessions, hosts, proxies, request bodies, request limits.
     STAFF_SESSION_IDLE_MINUTES: float = 30.0
     STAFF_SESSION_MAX_HOURS: float = 12.0
@@ -101,6 +121,16 @@ class Settings(BaseSettings):
     # Request limits ("limits" notation: "10/minute;50/hour"), checked per client address and per identifier.
     LIMIT_DEFAULT: str = "60/minute;600/hour"
     LIMIT_STAFF_LOGIN: str = "10/minute;50/hour"
+    # Checking your status and callbacks. Per client address (`LIMIT_X`: a police station may be one address
+    # behind NAT, so roomy) and per identifier, phone or reference (`LIMIT_X_PER_KEY`: one person's pace).
+    LIMIT_CHECK_REQUEST: str = "30/minute;300/hour"
+    LIMIT_CHECK_REQUEST_PER_KEY: str = "3/minute;10/hour"
+    LIMIT_CHECK_CODE: str = "60/minute;600/hour"
+    LIMIT_CHECK_CODE_PER_KEY: str = "10/minute;30/hour"
+    LIMIT_CALLBACK_REQUEST: str = "10/minute;100/hour"
+    LIMIT_CALLBACK_REQUEST_PER_KEY: str = "3/hour;6/day"
+    LIMIT_CALLBACK_CANCEL: str = "10/minute;100/hour"
+    LIMIT_CALLBACK_CANCEL_PER_KEY: str = "5/hour"
     # "Verify a message", per client address: a person checks a few messages, a script guessing codes many.
     LIMIT_VERIFY_MESSAGE: str = "10/minute;60/hour"
 

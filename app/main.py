@@ -77,7 +77,9 @@ def create_app(settings: Settings | None = None, *, run_embedded_worker: bool | 
         response.headers.update(exc.headers or {})  # 405 carries Allow
         return response
 
+    from app.callbacks.router import router as callbacks_router
     from app.incidents.router import router as incidents_router
+    from app.lookup.router import router as lookup_router
     from app.lookup.verify_router import router as verify_message_router
     from app.notices.router import router as notices_router
     from app.system.router import router as system_router
@@ -86,4 +88,6 @@ def create_app(settings: Settings | None = None, *, run_embedded_worker: bool | 
     app.include_router(incidents_router)
     app.include_router(verify_message_router)
     app.include_router(notices_router)
+    app.include_router(lookup_router)
+    app.include_router(callbacks_router)
     return app

@@ -3,14 +3,17 @@
 from app.audit.models import AuditEvent
 from app.auth.models import LoginThrottle, StaffUser
 from app.branches.models import Branch
+from app.callbacks.models import CallbackRequest
 from app.db import Base
 from app.incidents.models import DataCategory, Incident, IncidentGuidance, IncidentQuestion, IncidentUpdate
+from app.lookup.models import VerificationChallenge
 from app.members.models import Exposure, Member
 from app.notices.models import Campaign, Delivery, NoticeTemplate, ProviderEvent, SendingSwitch, Suppression
+from app.notices.transactional.models import TransactionalMessage
 from app.providers.models import OutboxMessage
 from app.web.models import WebSession
 
 __all__ = ["AuditEvent", "Base", "Branch", "Campaign", "DataCategory", "Delivery", "Exposure", "Incident",
-           "IncidentGuidance", "IncidentQuestion",
-           "IncidentUpdate", "LoginThrottle", "Member", "NoticeTemplate", "OutboxMessage", "ProviderEvent", "SendingSwitch",
-           "StaffUser", "Suppression", "WebSession"]
+           "IncidentGuidance", "IncidentQuestion", "IncidentUpdate", "Member", "NoticeTemplate", "OutboxMessage",
+           "LoginThrottle", "ProviderEvent", "SendingSwitch", "StaffUser",
+           "Suppression", "WebSession", "CallbackRequest", "TransactionalMessage", "VerificationChallenge"]

@@ -1,4 +1,6 @@
 """Every module that declares Dramatiq actors; the worker imports this one module."""
 
+from app.lookup import tasks as lookup_tasks  # noqa: F401
 from app.notices import tasks as notices_tasks  # noqa: F401
+from app.notices.transactional import tasks as transactional_tasks  # noqa: F401
 from app.system import tasks as system_tasks  # noqa: F401

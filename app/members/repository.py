@@ -80,6 +80,16 @@ class MemberRepository(Repository[Member]):
     def by_membership_number(self, number: str) -> Member | None:
         return self.get_one_or_none(select(Member).where(Member.membership_number == number))
 
+    def by_email_index(self, index: str) -> Member | None:
+        # An address two members share finds the first of them: the code goes to that address either way.
+        return self.session.execute(select(Member).where(Member.email_index == index).order_by(Member.id)
+                                    .limit(1)).scalars().first()
+
+    def exposures_of(self, member_id: int) -> list[Any]:
+        return list(self.session.execute(
+            select(Exposure.incident_id, Exposure.category_id).where(Exposure.member_id == member_id)
+            .order_by(Exposure.incident_id, Exposure.category_id)).all())
+
     # --- staging -------------------------------------------------------------------------------
     def create_stage(self, table: Table) -> None:
         conn = self.session.connection()

@@ -80,6 +80,49 @@ def contacts(session: Session, member_ids: Sequence[int], *, open_email: bool = 
     return found
 
 
+@dataclass(frozen=True)
+class MemberProfile:
+    member_id: int
+    first_name: str
+    last_name: str
+    language: str
+    email: str | None
+    phone: str | None
+    sms_capable: bool  # the phone can take text messages
+
+
+def find_member(session: Session, *, membership_number: str | None = None, email: str | None = None) -> int | None:
+    """The id of the member with this membership number, or this normalised email (by its blind index)."""
+    repo = MemberRepository(session)
+    if membership_number is not None:
+        member = repo.by_membership_number(membership_number)
+    elif email is not None:
+        member = repo.by_email_index(pii.email_index(email))
+    else:
+        return None
+    return None if member is None else member.id
+
+
+def profile(session: Session, member_id: int) -> MemberProfile | None:
+    """A member's name, language and decrypted contact details (to send to them or prefill a form)."""
+    member = MemberRepository(session).get(member_id)
+    if member is None:
+        return None
+    phone = pii.open_phone(member.phone_enc)
+    # Unknown (imported before the check was recorded) counts as able to take SMS.
+    sms = phone is not None and getattr(member, "phone_sms", None) is not False
+    return MemberProfile(member.id, member.first_name, member.last_name, member.preferred_language,
+                         pii.open_email(member.email_enc), phone, sms)
+
+
+def exposures_of(session: Session, *, member_id: int) -> dict[int, list[int]]:
+    """What was exposed of this member: incident id -> data category ids."""
+    found: dict[int, list[int]] = {}
+    for incident_id, category_id in MemberRepository(session).exposures_of(member_id):
+        found.setdefault(incident_id, []).append(category_id)
+    return found
+
+
 def email_index_of(address: str) -> str | None:
     """The blind index of an address as a provider reports it (None if it is not an address)."""
     from app.kit.contacts import ContactError, normalise_email

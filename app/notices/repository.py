@@ -304,6 +304,12 @@ class DeliveryRepository:
     def by_reference(self, reference: str) -> Any:
         return self.session.execute(select(D).where(D.c.reference == reference)).first()
 
+    def for_member(self, member_id: int, limit: int) -> list[Any]:
+        return list(self.session.execute(
+            select(D.c.sent_at, D.c.created_at, D.c.channel, D.c.reference, D.c.status)
+            .where(D.c.member_id == member_id, D.c.status != DeliveryStatus.CANCELLED)
+            .order_by(D.c.id.desc()).limit(limit)).all())
+
 
 class ProviderEventRepository:
     def __init__(self, session: Session) -> None:

@@ -269,6 +269,20 @@ def status_report(session: Session, campaign_id: int) -> CampaignStatusReport:
 
 
 @dataclass(frozen=True)
+class MemberNotice:
+    sent_at: datetime | None  # when the provider took it; None while it is still being sent
+    channel: str
+    reference: str
+    status: str
+
+
+def notices_for_member(session: Session, *, member_id: int, limit: int = 50) -> list[MemberNotice]:
+    """The notices sent (or being sent) to one member, newest first, for their status page."""
+    return [MemberNotice(r.sent_at, r.channel, r.reference, r.status)
+            for r in DeliveryRepository(session).for_member(member_id, limit)]
+
+
+@dataclass(frozen=True)
 class SentNotice:
     sent_at: datetime
     channel: str

@@ -47,10 +47,14 @@ class RequestLimits:
                                                    key_prefix="portal:limits")
             self.shared = MovingWindowRateLimiter(storage)
 
-    def items(self, name: str) -> list[RateLimitItem]:
+    def items(self, name: str, scope: str = "address") -> list[RateLimitItem]:
+        """LIMIT_<NAME>; per identifier, LIMIT_<NAME>_PER_KEY when set (one address may be a whole office
+        behind one NAT, so it often needs more room than one identifier)."""
         spec = getattr(self.settings, f"LIMIT_{name.upper()}", None)
         if spec is None:
             raise KeyError(f"no request limit named {name!r}: add LIMIT_{name.upper()} to app/config.py")
+        if scope == "key":
+            spec = getattr(self.settings, f"LIMIT_{name.upper()}_PER_KEY", None) or spec
         return list(parse_many(spec))
 
     def hit(self, item: RateLimitItem, *identifiers: str) -> float | None:
@@ -83,8 +87,8 @@ def enforce(request: Request, name: str, *, key: str | None = None) -> None:
     limiter = limits_for(request)
     address = str(getattr(request.state, "client_address", "") or (request.client.host if request.client else ""))
     who = [("address", address)] + ([("key", key)] if key else [])
-    for item in limiter.items(name):
-        for scope, identifier in who:
+    for scope, identifier in who:
+        for item in limiter.items(name, scope):
             wait = limiter.hit(item, name, scope, identifier)
             if wait is not None:
                 lang = getattr(request.state, "lang", "en")

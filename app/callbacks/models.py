@@ -1,0 +1,72 @@
+"""Callback requests: a member (or anyone) asks the helpline to phone them back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import IntEnum, StrEnum
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, BigId, UtcDateTime, utcnow
+
+
+class CallbackStatus(StrEnum):
+    WAITING = "waiting"
+    CLAIMED = "claimed"  # an agent holds it until lease_until
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+OPEN_STATUSES = (CallbackStatus.WAITING, CallbackStatus.CLAIMED)
+
+
+class Priority(IntEnum):
+    """Lower is sooner: urgent or vulnerable first, then members whose financial data was exposed."""
+
+    URGENT = 1
+    FINANCIAL = 2
+    NORMAL = 3
+
+
+class CallbackRequest(Base):
+    """One request for a call back. Name, phone and passphrase are encrypted; the phone has a blind index."""
+
+    __tablename__ = "callback_requests"
+    __table_args__ = (
+        # The helpline's queue: open requests by priority, then due time.
+        Index("ix_callback_requests_queue", "priority", "due_at",
+              postgresql_where=text("status = 'waiting'"), sqlite_where=text("status = 'waiting'")),
+        # One open request per phone and per member, even when two arrive at once.
+        Index("uq_callback_requests_open_phone", "phone_index", unique=True,
+              postgresql_where=text("status IN ('waiting', 'claimed')"),
+              sqlite_where=text("status IN ('waiting', 'claimed')")),
+        Index("uq_callback_requests_open_member", "member_id", unique=True,
+              postgresql_where=text("status IN ('waiting', 'claimed') AND member_id IS NOT NULL"),
+              sqlite_where=text("status IN ('waiting', 'claimed') AND member_id IS NOT NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(12), unique=True)
+    member_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id", ondelete="SET NULL"))
+    name_enc: Mapped[str] = mapped_column(Text)
+    phone_enc: Mapped[str] = mapped_column(Text)
+    phone_index: Mapped[str] = mapped_column(String(64))
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    window_end: Mapped[datetime] = mapped_column(UtcDateTime)
+    topic: Mapped[str] = mapped_column(String(40))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    passphrase_enc: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(2), default="en")
+    priority: Mapped[int] = mapped_column(Integer, default=Priority.NORMAL)
+    status: Mapped[str] = mapped_column(String(10), default=CallbackStatus.WAITING)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    claimed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The last confirmation sent to the phone (a repeated request re-sends it at most this often).
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

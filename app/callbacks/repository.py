@@ -1,0 +1,29 @@
+"""Queries over callback requests."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.callbacks.models import OPEN_STATUSES, CallbackRequest
+from app.kit.repository import Repository
+
+C = CallbackRequest
+
+
+class CallbackRepository(Repository[CallbackRequest]):
+    model = CallbackRequest
+
+    def by_reference(self, reference: str, *, lock: bool = False) -> CallbackRequest | None:
+        stmt = select(C).where(C.reference == reference)
+        if lock:
+            stmt = stmt.with_for_update()
+        return self.get_one_or_none(stmt)
+
+    def open_for_member(self, member_id: int) -> CallbackRequest | None:
+        return self.get_one_or_none(select(C).where(C.member_id == member_id, C.status.in_(OPEN_STATUSES)))
+
+    def open_for_phone(self, phone_index: str) -> CallbackRequest | None:
+        return self.get_one_or_none(select(C).where(C.phone_index == phone_index, C.status.in_(OPEN_STATUSES)))
+
+    def reference_taken(self, reference: str) -> bool:
+        return self.session.execute(select(C.id).where(C.reference == reference)).first() is not None

@@ -1,0 +1,317 @@
+"""Check your status: a code to the contact we hold, whether or not we hold one, and what a member sees.
+
+The web does the same work for every identifier (hash it, seal it, store a challenge, audit, queue a job)
+and answers the same page; a worker looks the identifier up and, for a member, sends the code. So the
+answer, its headers and its timing cannot tell a visitor whether we hold someone.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit_service
+from app.config import get_settings
+from app.db import utcnow
+from app.errors import AppError
+from app.i18n import translations
+from app.incidents import service as incident_service
+from app.kit.contacts import ContactError, normalise_email
+from app.lookup import hashing
+from app.lookup.models import ChallengeStatus, VerificationChallenge
+from app.lookup.repository import ChallengeRepository
+from app.members import pii
+from app.members import service as member_service
+from app.notices import service as notice_service
+from app.notices.transactional import service as transactional
+from app.worker import enqueue
+
+RESOLVE_ACTOR = "lookup.resolve_challenge"
+IDENTIFIER_CONTEXT = b"lookup.identifier"
+_MEMBERSHIP_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9/-]{0,31}$")
+_CODE = re.compile(r"^[0-9]{6}$")
+PUBLIC = "public"
+
+
+class InvalidIdentifier(AppError):
+    status_code = 422
+
+
+class ResendRefused(AppError):
+    status_code = 422
+
+    def __init__(self, reason: str, *, wait_seconds: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason  # "too_soon", "too_many" or "expired"
+        self.wait_seconds = wait_seconds
+
+
+# --- identifiers -------------------------------------------------------------------------------------
+def normalise_identifier(raw: str) -> str:
+    """A membership number (letters upper-cased, spaces dropped) or a normalised email address."""
+    value = raw.strip()
+    if "@" in value:
+        try:
+            return normalise_email(value)
+        except ContactError as exc:
+            raise InvalidIdentifier("email") from exc
+    number = value.replace(" ", "").upper()
+    if not _MEMBERSHIP_NUMBER.fullmatch(number):
+        raise InvalidIdentifier("number")
+    return number
+
+
+def identifier_hash(raw: str) -> str:
+    """The keyed hash of what was typed, for request limits and the audit (never the value itself)."""
+    try:
+        return hashing.identifier_hash(normalise_identifier(raw))
+    except InvalidIdentifier:
+        return hashing.identifier_hash(raw.strip().lower())
+
+
+def normalise_code(raw: str) -> str:
+    """Six digits; spaces and dashes people copy from a message are dropped."""
+    code = re.sub(r"[\s-]", "", raw)
+    if not _CODE.fullmatch(code):
+        raise InvalidIdentifier("code")
+    return code
+
+
+# --- asking for a code -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Issued:
+    token: str  # for the visitor's cookie; stored only hashed
+    identifier_hash: str
+
+
+def request_code(session: Session, *, identifier: str, language: str) -> Issued:
+    """Start a check for whatever was typed: the same work, and the same answer, whether or not we hold it."""
+    settings = get_settings()
+    normalised = normalise_identifier(identifier)
+    now = utcnow()
+    token = secrets.token_urlsafe(32)
+    challenge = ChallengeRepository(session).add(VerificationChallenge(
+        token_hash=hashing.token_hash(token), identifier_hash=hashing.identifier_hash(normalised),
+        identifier_enc=pii.keyring().encrypt(normalised, context=IDENTIFIER_CONTEXT), language=language,
+        status=ChallengeStatus.PENDING, attempts=0, sends=1, created_at=now, last_sent_at=now,
+        expires_at=now + timedelta(minutes=settings.CHECK_CODE_MINUTES)), flush=True)
+    audit_service.record(session, actor=PUBLIC, action="check.code_requested", subject=f"challenge:{challenge.id}",
+                         identifier=challenge.identifier_hash)
+    enqueue(session, RESOLVE_ACTOR, challenge_id=challenge.id)
+    return Issued(token, challenge.identifier_hash)
+
+
+def resolve_challenge(session: Session, *, challenge_id: int) -> None:
+    """(Worker) Look the identifier up; for a member, supersede older codes and send a new one."""
+    repo = ChallengeRepository(session)
+    challenge = repo.get(challenge_id)
+    if challenge is None or challenge.status != ChallengeStatus.PENDING or challenge.identifier_enc is None:
+        return
+    identifier = pii.keyring().decrypt(challenge.identifier_enc, context=IDENTIFIER_CONTEXT)
+    challenge.identifier_enc = None  # looked up: no need to keep what was typed
+    challenge.resolved_at = utcnow()
+    member_id = (member_service.find_member(session, email=identifier) if "@" in identifier
+                 else member_service.find_member(session, membership_number=identifier))
+    if member_id is None:
+        challenge.status = ChallengeStatus.UNMATCHED
+        audit_service.record(session, actor="system", action="check.unmatched", subject=f"challenge:{challenge.id}")
+        return
+    challenge.member_id = member_id
+    _send_code(session, challenge)
+
+
+def _send_code(session: Session, challenge: VerificationChallenge) -> None:
+    assert challenge.member_id is not None
+    profile = member_service.profile(session, challenge.member_id)
+    now = utcnow()
+    channel, to = None, None
+    if profile is not None and profile.email:
+        channel, to = "email", profile.email
+    elif profile is not None and profile.phone and profile.sms_capable:
+        channel, to = "sms", profile.phone
+    if channel is None or to is None:
+        challenge.status = ChallengeStatus.UNMATCHED  # nothing to send to: the helpline can help instead
+        audit_service.record(session, actor="system", action="check.no_contact",
+                             subject=f"member:{challenge.member_id}")
+        return
+    ChallengeRepository(session).supersede_live(challenge.member_id, keep_id=challenge.id, now=now)
+    code = f"{secrets.randbelow(10**6):06d}"
+    challenge.code_hash = hashing.code_hash(challenge.id, code)
+    challenge.channel = channel
+    challenge.status = ChallengeStatus.SENT
+    challenge.attempts = 0
+    subject, body = code_message(code, channel=channel, language=challenge.language)
+    transactional.queue_message(session, kind="check_code", channel=channel, to=to, subject=subject, body=body,
+                                expires_at=challenge.expires_at)
+    audit_service.record(session, actor="system", action="check.code_sent", subject=f"member:{challenge.member_id}",
+                         challenge=challenge.id, channel=channel)
+
+
+def code_message(code: str, *, channel: str, language: str) -> tuple[str, str]:
+    """(subject, body) of the message carrying a code, in the language the visitor used."""
+    settings = get_settings()
+    _ = translations(language).gettext
+    minutes = int(get_settings().CHECK_CODE_MINUTES)
+    org = settings.ORGANISATION_NAME
+    if channel == "sms":
+        return "", _("{code} is your {org} code. It expires in {minutes} minutes. Never share it. If you did not "
+                     "ask for it, ignore this message.").format(code=code, org=org, minutes=minutes)
+    subject = _("Your code to check your status")
+    body = _("{code} is your code to check your status with {org}.\n\nIt expires in {minutes} minutes. We will "
+             "never phone you to ask for this code.\n\nIf you did not ask for it, you can ignore this message."
+             ).format(code=code, org=org, minutes=minutes)
+    return subject, body
+
+
+def resend_code(session: Session, *, token: str) -> None:
+    """Send a new code for the same check after the cool-down; the same work whether or not we hold it."""
+    settings = get_settings()
+    challenge = _challenge(session, token, lock=True)
+    now = utcnow()
+    if challenge is None or challenge.status in (ChallengeStatus.VERIFIED, ChallengeStatus.SUPERSEDED):
+        raise ResendRefused("expired")
+    if challenge.sends >= settings.CHECK_MAX_SENDS:
+        raise ResendRefused("too_many")
+    wait = settings.CHECK_RESEND_SECONDS - (now - challenge.last_sent_at).total_seconds()
+    if wait > 0:
+        raise ResendRefused("too_soon", wait_seconds=int(wait) + 1)
+    challenge.sends += 1
+    challenge.last_sent_at = now
+    challenge.expires_at = now + timedelta(minutes=settings.CHECK_CODE_MINUTES)
+    challenge.attempts = 0
+    if challenge.status in (ChallengeStatus.SENT, ChallengeStatus.LOCKED):
+        challenge.status = ChallengeStatus.SENT if challenge.member_id is not None else ChallengeStatus.UNMATCHED
+    audit_service.record(session, actor=PUBLIC, action="check.code_resent", subject=f"challenge:{challenge.id}",
+                         identifier=challenge.identifier_hash)
+    enqueue(session, "lookup.resend_code", challenge_id=challenge.id)
+
+
+def send_again(session: Session, *, challenge_id: int) -> None:
+    """(Worker) The code for a resend: a new one for a member, nothing for anyone else."""
+    challenge = ChallengeRepository(session).get(challenge_id)
+    if challenge is None:
+        return
+    if challenge.status == ChallengeStatus.PENDING:
+        resolve_challenge(session, challenge_id=challenge_id)
+    elif challenge.status == ChallengeStatus.SENT and challenge.member_id is not None:
+        _send_code(session, challenge)
+
+
+def sweep_pending(session: Session) -> int:
+    """Queue again the lookups the queue lost; returns how many."""
+    now = utcnow()
+    found = ChallengeRepository(session).pending_before(now - timedelta(seconds=20), now)
+    for challenge_id in found:
+        enqueue(session, RESOLVE_ACTOR, challenge_id=challenge_id)
+    return len(found)
+
+
+def _challenge(session: Session, token: str | None, *, lock: bool = False) -> VerificationChallenge | None:
+    if not token:
+        return None
+    return ChallengeRepository(session).by_token_hash(hashing.token_hash(token), lock=lock)
+
+
+def challenge_identifier_hash(session: Session, *, token: str | None) -> str | None:
+    """The identifier hash of the visitor's check (to limit code checks per identifier)."""
+    challenge = _challenge(session, token)
+    return None if challenge is None else challenge.identifier_hash
+
+
+# --- checking a code ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CodeCheck:
+    member_id: int | None  # set when the code was right
+    problem: str | None = None  # else "wrong", "expired" or "locked"
+
+
+def check_code(session: Session, *, token: str | None, code: str) -> CodeCheck:
+    """Check a typed code; a wrong one counts as a try, members or not alike (the caller commits either way)."""
+    settings = get_settings()
+    code = normalise_code(code)
+    challenge = _challenge(session, token, lock=True)
+    now = utcnow()
+    if challenge is None or challenge.status in (ChallengeStatus.VERIFIED, ChallengeStatus.SUPERSEDED) \
+            or challenge.expires_at <= now:
+        return CodeCheck(None, "expired")
+    if challenge.status == ChallengeStatus.LOCKED:
+        return CodeCheck(None, "locked")
+    right = (challenge.status == ChallengeStatus.SENT and challenge.code_hash is not None
+             and hashing.same(challenge.code_hash, hashing.code_hash(challenge.id, code)))
+    if not right:
+        challenge.attempts += 1
+        locked = challenge.attempts >= settings.CHECK_CODE_TRIES
+        if locked:
+            challenge.status = ChallengeStatus.LOCKED
+        audit_service.record(session, actor=PUBLIC, action="check.code_wrong", subject=f"challenge:{challenge.id}",
+                             identifier=challenge.identifier_hash, attempts=challenge.attempts)
+        return CodeCheck(None, "locked" if locked else "wrong")
+    assert challenge.member_id is not None
+    challenge.status = ChallengeStatus.VERIFIED
+    challenge.verified_at = now
+    audit_service.record(session, actor=f"member:{challenge.member_id}", action="check.verified",
+                         subject=f"member:{challenge.member_id}", challenge=challenge.id)
+    return CodeCheck(challenge.member_id)
+
+
+# --- what a signed-in member sees --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Advice:
+    code: str
+    name: str
+    guidance: str
+
+
+@dataclass(frozen=True)
+class IncidentStatus:
+    code: str
+    title: str
+    affected: bool
+    categories: list[Advice]
+
+
+@dataclass(frozen=True)
+class NoticeLine:
+    sent_at: datetime | None
+    channel: str
+    reference: str
+    status: str
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    first_name: str
+    incidents: list[IncidentStatus]
+    notices: list[NoticeLine]
+
+
+def member_status(session: Session, *, member_id: int, language: str) -> MemberStatus:
+    """Per published incident: affected or not, which data and what to do; and the notices we sent."""
+    profile = member_service.profile(session, member_id)
+    exposed = member_service.exposures_of(session, member_id=member_id)
+    categories = incident_service.categories_by_id(session)
+    incidents = []
+    for public in incident_service.public_incidents(session):
+        incident = public.incident
+        advice = []
+        for category_id in exposed.get(incident.id, []):
+            c = categories[category_id]
+            welsh = language == "cy"
+            advice.append(Advice(c.code, (c.name_cy if welsh else "") or c.name,
+                                 (c.guidance_cy if welsh else "") or c.guidance))
+        title = (incident.title_cy if language == "cy" else "") or incident.title
+        incidents.append(IncidentStatus(incident.code, title, bool(advice), advice))
+    notices = [NoticeLine(n.sent_at, n.channel, n.reference, n.status)
+               for n in notice_service.notices_for_member(session, member_id=member_id)]
+    audit_service.record(session, actor=f"member:{member_id}", action="check.status_viewed",
+                         subject=f"member:{member_id}")
+    return MemberStatus(profile.first_name if profile else "", incidents, notices)
+
+
+def record_sign_out(session: Session, *, member_id: int) -> None:
+    """Audit a member signing out of their status page."""
+    audit_service.record(session, actor=f"member:{member_id}", action="check.signed_out", subject=f"member:{member_id}")

@@ -1,0 +1,1 @@
+"""Transactional messages: codes and confirmations on their own queue, ahead of campaign traffic."""

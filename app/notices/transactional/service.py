@@ -1,0 +1,173 @@
+"""Transactional messages (one-time codes, confirmations): persisted first, queued by id, sent ahead of campaigns.
+
+The row is the truth: it holds the contact and the content encrypted, the queue message only its id. A
+worker leases the row, calls the provider outside any transaction and records the answer; retries are
+bounded; the sweeper re-queues rows the queue lost or a killed worker left leased. The content is cleared
+once sent, so a code is not kept readable after it has gone.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from app.config import get_settings
+from app.db import SessionFactory, session_scope, utcnow
+from app.kit.ratelimit import Limiter
+from app.members import pii
+from app.notices.transactional.models import MessageStatus, TransactionalMessage
+from app.notices.transactional.repository import TransactionalRepository
+from app.providers.base import (
+    EmailBatch,
+    EmailRecipient,
+    EmailSender,
+    PermanentProviderError,
+    RetryableProviderError,
+    SmsMessage,
+    SmsSender,
+)
+from app.worker import enqueue
+
+log = logging.getLogger(__name__)
+
+SEND_ACTOR = "notices.send_transactional"
+TO_CONTEXT = b"transactional.to"
+SUBJECT_CONTEXT = b"transactional.subject"
+BODY_CONTEXT = b"transactional.body"
+LEASE = timedelta(seconds=60)
+# A queued message its own job has not picked up within this long is taken to be lost by the queue.
+LOST_AFTER = timedelta(seconds=20)
+
+
+def queue_message(session: Session, *, kind: str, channel: str, to: str, body: str, subject: str = "",
+                  expires_at: datetime | None = None) -> TransactionalMessage:
+    """Persist one message and queue its id; it reaches the broker when the caller's transaction commits."""
+    keys = pii.keyring()
+    message = TransactionalRepository(session).add(TransactionalMessage(
+        kind=kind, channel=channel, to_enc=keys.encrypt(to, context=TO_CONTEXT),
+        subject_enc=keys.encrypt(subject, context=SUBJECT_CONTEXT) if subject else None,
+        body_enc=keys.encrypt(body, context=BODY_CONTEXT), status=MessageStatus.QUEUED, attempts=0,
+        next_attempt_at=utcnow(), expires_at=expires_at), flush=True)
+    enqueue(session, SEND_ACTOR, message_id=message.id)
+    return message
+
+
+@dataclass(frozen=True)
+class Leased:
+    id: int
+    channel: str
+    to: str
+    subject: str
+    body: str
+    attempts: int
+
+
+def _lease(session: Session, message_id: int) -> Leased | None:
+    now = utcnow()
+    repo = TransactionalRepository(session)
+    message = repo.lease(message_id, now, now + LEASE)
+    if message is None:
+        return None
+    if message.expires_at is not None and message.expires_at <= now:
+        message.status = MessageStatus.EXPIRED
+        message.subject_enc = message.body_enc = None
+        return None
+    keys = pii.keyring()
+    return Leased(message.id, message.channel, keys.decrypt(message.to_enc, context=TO_CONTEXT),
+                  keys.decrypt(message.subject_enc, context=SUBJECT_CONTEXT) if message.subject_enc else "",
+                  keys.decrypt(message.body_enc or "", context=BODY_CONTEXT) if message.body_enc else "",
+                  message.attempts)
+
+
+def _backoff(attempts: int, retry_after: float | None) -> float:
+    # Short: whoever waits for a code is looking at the page.
+    delay = min(30.0, 1.0 * 2 ** max(0, attempts - 1)) * random.uniform(0.8, 1.2)
+    return max(delay, retry_after or 0.0)
+
+
+def send_one(factory: SessionFactory, message_id: int, *, email_sender: EmailSender, sms_sender: SmsSender,
+             limiter_for: Callable[[str], Limiter]) -> float | None:
+    """Lease, send and record one message; returns seconds until it should be tried again, or None."""
+    settings = get_settings()
+    with session_scope(factory) as session:
+        leased = _lease(session, message_id)
+    if leased is None:
+        return None
+    provider_id: str | None = None
+    retry: RetryableProviderError | None = None
+    failed: PermanentProviderError | None = None
+    limiter = limiter_for(leased.channel)
+    try:
+        limiter.acquire()  # the same shared pacing as campaigns: one provider limit for all traffic
+        if leased.channel == "email":
+            result = email_sender.send_batch(EmailBatch(
+                from_email=settings.NOTICE_FROM_EMAIL, from_name=settings.ORGANISATION_NAME, subject=leased.subject,
+                html="<p>" + html.escape(leased.body).replace("\n\n", "</p><p>").replace("\n", "<br>") + "</p>",
+                text=leased.body, recipients=[EmailRecipient(leased.to)]))
+            provider_id = result.provider_message_id
+        else:
+            provider_id = sms_sender.send(SmsMessage(to=leased.to, body=leased.body)).provider_message_id
+    except RetryableProviderError as exc:
+        if exc.retry_after:
+            limiter.hold(exc.retry_after)
+        retry = exc
+    except PermanentProviderError as exc:
+        failed = exc
+    except Exception as exc:  # never strand the row until its lease runs out
+        log.exception("transactional message %s failed unexpectedly", message_id)
+        retry = RetryableProviderError(f"unexpected error: {exc!r}", code="error")
+    with session_scope(factory) as session:
+        return _record(session, message_id, leased.attempts, provider_id, retry, failed,
+                       settings.TRANSACTIONAL_MAX_ATTEMPTS)
+
+
+def _record(session: Session, message_id: int, attempts: int, provider_id: str | None,
+            retry: RetryableProviderError | None, failed: PermanentProviderError | None,
+            max_attempts: int) -> float | None:
+    message = TransactionalRepository(session).get(message_id)
+    if message is None or message.status != MessageStatus.SENDING:
+        return None
+    now = utcnow()
+    message.lease_until = None
+    if retry is None and failed is None:
+        message.status = MessageStatus.SENT
+        message.sent_at = now
+        message.provider_message_id = provider_id
+        message.subject_enc = message.body_enc = None
+        return None
+    error = failed or retry
+    assert error is not None
+    message.error_code, message.error = error.code, error.reason[:500]
+    if failed is not None or attempts >= max_attempts:
+        message.status = MessageStatus.FAILED
+        message.subject_enc = message.body_enc = None
+        return None
+    delay = _backoff(attempts, retry.retry_after if retry else None)
+    message.status = MessageStatus.QUEUED
+    message.next_attempt_at = now + timedelta(seconds=delay)
+    return delay
+
+
+def sweep(session: Session) -> int:
+    """Re-queue messages the queue lost or a killed worker left leased; returns how many."""
+    now = utcnow()
+    found = TransactionalRepository(session).stuck(now, now - LOST_AFTER)
+    for message in found:
+        if message.status == MessageStatus.SENDING:
+            message.status = MessageStatus.QUEUED
+            message.lease_until = None
+            message.next_attempt_at = now
+        enqueue(session, SEND_ACTOR, message_id=message.id)
+    return len(found)
+
+
+def status_of(session: Session, message_id: int) -> str | None:
+    """Where one message has got to."""
+    message = TransactionalRepository(session).get(message_id)
+    return None if message is None else message.status

@@ -1,0 +1,48 @@
+"""Actors for transactional messages: send one (on its own queue, ahead of campaign traffic), sweep the stuck."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+import dramatiq
+
+from app.config import get_settings
+from app.db import default_session_factory, session_scope
+from app.notices.tasks import limiter
+from app.notices.transactional import service
+from app.providers import build_email_sender, build_sms_sender
+from app.providers.base import EmailSender, SmsSender
+from app.worker import Queues, periodic
+
+log = logging.getLogger(__name__)
+
+
+# Senders of their own, without the outbox's simulated delivery events: those speak of campaign deliveries.
+@lru_cache(maxsize=1)
+def email_sender() -> EmailSender:
+    return build_email_sender(get_settings(), default_session_factory())
+
+
+@lru_cache(maxsize=1)
+def sms_sender() -> SmsSender:
+    return build_sms_sender(get_settings(), default_session_factory())
+
+
+# priority: when a worker's threads are all busy, a code is the next job any of them takes.
+@dramatiq.actor(actor_name=service.SEND_ACTOR, queue_name=Queues.TRANSACTIONAL, max_retries=0, time_limit=120_000,
+                priority=-10)
+def send_transactional(message_id: int) -> None:
+    delay = service.send_one(default_session_factory(), message_id, email_sender=email_sender(),
+                             sms_sender=sms_sender(), limiter_for=limiter)
+    if delay is not None:
+        send_transactional.send_with_options(args=(message_id,), delay=int(delay * 1000))
+
+
+@periodic(every_seconds=get_settings().TRANSACTIONAL_SWEEP_SECONDS)
+@dramatiq.actor(actor_name="notices.sweep_transactional", queue_name=Queues.PERIODIC, max_retries=0)
+def sweep_transactional() -> None:
+    with session_scope(default_session_factory()) as session:
+        found = service.sweep(session)
+    if found:
+        log.info("re-queued %s transactional messages", found)

@@ -1,0 +1,96 @@
+"""What the lookup and callback tests share: members with exposures, pages' CSRF tokens, and running the
+jobs a request queued (from the in-memory broker) in the test's own transaction."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import dramatiq
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.incidents import service as incident_service
+from app.kit.ratelimit import LocalLimiter
+from app.lookup import service as lookup_service
+from app.members import imports
+from app.members import service as member_service
+from app.notices.transactional import service as transactional
+from app.providers import outbox
+from app.providers.outbox import OutboxEmailSender, OutboxSmsSender
+from app.worker import Queues, broker
+from tests.factories import import_members, member_row
+
+INCIDENT = "hq-test"
+
+
+def incident(session: Session) -> None:
+    """A published incident (once per test transaction)."""
+    if INCIDENT not in incident_service.incidents_by_code(session):
+        incident_service.create_incident(session, code=INCIDENT, title="Headquarters breach", title_cy="Toriad pencadlys",
+                                         summary="What happened.", published=True)
+
+
+def member(session: Session, number: str, *, email: str | None = None, phone: str = "07700 900123",
+           categories: str = "", lang: str = "") -> int:
+    """A member (and, with `categories`, what was exposed of theirs in the test incident); their id."""
+    incident(session)
+    import_members(session, member_row(number, email=email, phone=phone, lang=lang))
+    if categories:
+        csv = f"membership_number,incident_code,categories\n{number},{INCIDENT},{categories}\n"
+        imports.import_exposures(session, source=io.BytesIO(csv.encode()), actor="test")
+    found = member_service.find_member(session, membership_number=number)
+    assert found is not None
+    return found
+
+
+def csrf(client: TestClient, path: str) -> str:
+    page = client.get(path)
+    match = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+    assert match, page.text
+    return match.group(1)
+
+
+def post(client: TestClient, path: str, data: dict[str, str], *, form_page: str | None = None) -> Any:
+    token = csrf(client, form_page or path)
+    return client.post(path, data={**data, "csrf_token": token})
+
+
+def run_jobs(session_factory: sessionmaker[Session]) -> int:
+    """Run the lookup and transactional jobs waiting in the in-memory broker, in the test's transaction."""
+    done = 0
+    queue = broker.queues.get(Queues.TRANSACTIONAL)
+    while queue is not None and not queue.empty():
+        message = dramatiq.Message.decode(queue.get_nowait())
+        kwargs = message.kwargs or {}
+        args = message.args or ()
+        with session_factory() as session:
+            if message.actor_name == lookup_service.RESOLVE_ACTOR:
+                lookup_service.resolve_challenge(session, challenge_id=kwargs.get("challenge_id", *args[:1]))
+            elif message.actor_name == "lookup.resend_code":
+                lookup_service.send_again(session, challenge_id=kwargs.get("challenge_id", *args[:1]))
+            elif message.actor_name == transactional.SEND_ACTOR:
+                transactional.send_one(session_factory, kwargs.get("message_id", *args[:1]),
+                                       email_sender=OutboxEmailSender(session_factory),
+                                       sms_sender=OutboxSmsSender(session_factory),
+                                       limiter_for=lambda _channel: LocalLimiter(1000))
+            session.commit()
+        done += 1
+    return done
+
+
+def drain() -> None:
+    """Forget jobs an earlier test left in the in-memory broker."""
+    for name in (Queues.TRANSACTIONAL, f"{Queues.TRANSACTIONAL}.DQ"):
+        if name in broker.queues:
+            broker.flush(name)
+
+
+def last_code(session: Session, to: str) -> str:
+    """The code in the newest message the outbox holds for an address or number."""
+    entries = outbox.latest(session, to=to, last=1)
+    assert entries, f"no message to {to}"
+    match = re.search(r"\b(\d{6})\b", entries[0].body)
+    assert match, entries[0].body
+    return match.group(1)
