@@ -88,6 +88,8 @@ def serve(
     """Run the web portal; the embedded default also migrates, loads demo data once and runs the worker."""
     import uvicorn
 
+    from app.web.edge import SERVER_OPTIONS
+
     settings = get_settings()
     if settings.embedded:
         run_migrations()
@@ -100,11 +102,11 @@ def serve(
     console.print(f"portal at http://{host}:{port}")
     if workers > 1 and not settings.embedded:
         uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
-                    proxy_headers=True, log_config=None)
+                    **SERVER_OPTIONS)
     else:
         from app.main import create_app
 
-        uvicorn.run(create_app(), host=host, port=port, proxy_headers=True, log_config=None)
+        uvicorn.run(create_app(), host=host, port=port, **SERVER_OPTIONS)
 
 
 @app.command()

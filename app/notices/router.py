@@ -48,7 +48,8 @@ def _in_transaction(request: Request, provider: str, rejected: list[webhook_sche
 @router.post("/webhooks/sendgrid", status_code=204)
 async def sendgrid_events(request: Request) -> Response:
     body = await _body(request)
-    payload = webhooks.verify_sendgrid(request.app.state.settings, body, request.headers)
+    # Signature checks and parsing are CPU work: in the thread pool, never on the event loop.
+    payload = await run_in_threadpool(webhooks.verify_sendgrid, request.app.state.settings, body, request.headers)
     # Each event is checked on its own: the good ones are applied, the others kept with why.
     batch, rejected = await run_in_threadpool(webhook_schemas.parse_sendgrid_batch, payload)
     # One transaction for the whole batch, off the event loop.
@@ -63,15 +64,21 @@ async def sendgrid_events(request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/webhooks/twilio/status", status_code=204)
-async def twilio_status(request: Request) -> Response:
-    body = await _body(request)
+def _verified_twilio_params(settings: Any, body: bytes, path: str, headers: Any) -> dict[str, str]:
     try:
         params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
     except UnicodeDecodeError:
         raise AppError("the body is not form data") from None
+    webhooks.verify_twilio(settings, path, params, headers)
+    return params
+
+
+@router.post("/webhooks/twilio/status", status_code=204)
+async def twilio_status(request: Request) -> Response:
+    body = await _body(request)
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    webhooks.verify_twilio(request.app.state.settings, path, params, request.headers)
+    params = await run_in_threadpool(_verified_twilio_params, request.app.state.settings, body, path,
+                                     request.headers)
     status, delivery_id, rejected = webhook_schemas.parse_twilio_status(params, request.query_params.get("d"))
     try:
         if status is None:

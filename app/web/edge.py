@@ -89,6 +89,10 @@ class WebEdge:
             return
         state = scope.setdefault("state", {})
         state["client_address"] = self._client_address(scope, headers)
+        if self.proxies and _in((scope.get("client") or ("", 0))[0] or "", self.proxies):
+            proto = headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower()
+            if proto in ("http", "https"):
+                scope["scheme"] = proto
         if scope["method"] in UNSAFE_METHODS:
             refused = await self._read_and_check(scope, receive, headers)
             if refused is not None:
@@ -204,3 +208,14 @@ async def _close_with(response: Response, scope: Scope, receive: Receive, send: 
     # The rest of an unread body is not worth reading: the connection closes after this answer.
     response.headers["connection"] = "close"
     await response(scope, receive, send)
+
+
+# How `portal serve` runs uvicorn. X-Forwarded-* is read by the edge from TRUSTED_PROXIES only (uvicorn's
+# own reading would trust any loopback peer); the server does not name itself; an idle keep-alive
+# connection is closed after a few seconds.
+SERVER_OPTIONS: dict[str, object] = {
+    "proxy_headers": False,
+    "server_header": False,
+    "timeout_keep_alive": 5,
+    "log_config": None,
+}
