@@ -77,6 +77,8 @@ def create_app(settings: Settings | None = None, *, run_embedded_worker: bool | 
         response.headers.update(exc.headers or {})  # 405 carries Allow
         return response
 
+    from app.auth.admin_router import router as staff_admin_router
+    from app.auth.router import router as staff_router
     from app.callbacks.router import router as callbacks_router
     from app.incidents.router import router as incidents_router
     from app.lookup.router import router as lookup_router
@@ -90,4 +92,6 @@ def create_app(settings: Settings | None = None, *, run_embedded_worker: bool | 
     app.include_router(notices_router)
     app.include_router(lookup_router)
     app.include_router(callbacks_router)
+    app.include_router(staff_router)
+    app.include_router(staff_admin_router)
     return app

@@ -23,13 +23,17 @@ class Operator:
     secret: str
     last_step: int = 0
 
-    def proof(self) -> str:
-        """Two lines for stdin: the password, then a code for a time step not used before."""
+    def code(self) -> str:
+        """A code for a time step not used before (what the person's app would show)."""
         step = max(int(time.time()) // STEP, self.last_step + 1)
         while step > int(time.time()) // STEP + 1:
             time.sleep(0.2)
         self.last_step = step
-        return f"{self.password}\n{pyotp.TOTP(self.secret).at(step * STEP)}\n"
+        return pyotp.TOTP(self.secret).at(step * STEP)
+
+    def proof(self) -> str:
+        """Two lines for stdin: the password, then a fresh code."""
+        return f"{self.password}\n{self.code()}\n"
 
     def wrong_code(self) -> str:
         right = {pyotp.TOTP(self.secret).at(time.time() + d * STEP) for d in (-1, 0, 1)}
