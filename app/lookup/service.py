@@ -172,13 +172,22 @@ def resend_code(session: Session, *, token: str) -> None:
     settings = get_settings()
     challenge = _challenge(session, token, lock=True)
     now = utcnow()
+    refused = None
     if challenge is None or challenge.status in (ChallengeStatus.VERIFIED, ChallengeStatus.SUPERSEDED):
-        raise ResendRefused("expired")
-    if challenge.sends >= settings.CHECK_MAX_SENDS:
-        raise ResendRefused("too_many")
-    wait = settings.CHECK_RESEND_SECONDS - (now - challenge.last_sent_at).total_seconds()
-    if wait > 0:
-        raise ResendRefused("too_soon", wait_seconds=int(wait) + 1)
+        refused = ResendRefused("expired")
+    elif challenge.sends >= settings.CHECK_MAX_SENDS:
+        refused = ResendRefused("too_many")
+    else:
+        wait = settings.CHECK_RESEND_SECONDS - (now - challenge.last_sent_at).total_seconds()
+        if wait > 0:
+            refused = ResendRefused("too_soon", wait_seconds=int(wait) + 1)
+    if refused is not None:
+        # The caller shows the refusal as a page (no rollback), so this record stays.
+        audit_service.record(session, actor=PUBLIC, action="check.resend_refused",
+                             subject=f"challenge:{challenge.id}" if challenge else "", reason=refused.reason,
+                             identifier=challenge.identifier_hash if challenge else None)
+        raise refused
+    assert challenge is not None
     challenge.sends += 1
     challenge.last_sent_at = now
     challenge.expires_at = now + timedelta(minutes=settings.CHECK_CODE_MINUTES)

@@ -28,8 +28,8 @@ INCIDENT = "hq-test"
 def incident(session: Session) -> None:
     """A published incident (once per test transaction)."""
     if INCIDENT not in incident_service.incidents_by_code(session):
-        incident_service.create_incident(session, code=INCIDENT, title="Headquarters breach", title_cy="Toriad pencadlys",
-                                         summary="What happened.", published=True)
+        incident_service.create_incident(session, code=INCIDENT, title="Headquarters breach",
+                                         title_cy="Toriad pencadlys", summary="What happened.", published=True)
 
 
 def member(session: Session, number: str, *, email: str | None = None, phone: str = "07700 900123",

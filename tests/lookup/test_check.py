@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 
@@ -145,3 +146,24 @@ def test_the_check_pages_never_ask_for_a_date_of_birth_or_ni_number(web: TestCli
         assert "birth" not in re.sub(r"<p>.*?</p>", "", page, flags=re.S)
         assert 'name="identifier"' in page
         assert not re.search(r'name="(dob|date_of_birth|ni_number|nino)"', page)
+
+
+def test_the_whole_check_in_welsh(web: TestClient, session: Session, session_factory: sessionmaker[Session]) -> None:
+    member(session, "C100008", email="c8@kent.example.org", categories="ni_number")
+    page = web.get("/check?lang=cy")
+    assert "Rhif aelodaeth neu gyfeiriad e-bost" in page.text and 'lang="cy"' in page.text
+    refused = post(web, "/check", {"identifier": "<b>"})
+    assert refused.status_code == 422 and "Rhowch rif aelodaeth" in refused.text
+    ask_for_code(web, "C100008")
+    assert "Rhowch eich cod" in web.get("/check/code").text
+    run_jobs(session_factory)
+    message = outbox.latest(session, to="c8@kent.example.org", last=1)[0]
+    assert message.subject == "Eich cod i wirio eich statws" and "yw eich cod" in message.body
+    wrong = enter_code(web, "000000" if "000000" not in message.body else "111111")
+    assert wrong.status_code == 422 and "Nid yw'r cod yn gywir" in html.unescape(wrong.text)
+    assert enter_code(web, last_code(session, "c8@kent.example.org")).status_code == 303
+    status = web.get("/status")
+    assert "Effeithiwyd ar eich manylion." in status.text and "Rhif Yswiriant Gwladol" in status.text
+    assert "Toriad pencadlys" in status.text and "Allgofnodi" in status.text
+    for english in ("Your status", "Your details were affected", "Sign out", "Messages we sent you"):
+        assert english not in status.text
