@@ -28,6 +28,15 @@ def _wants_json(request: Request) -> bool:
         "accept", "")
 
 
+def _allow_head(headers: dict[str, str] | None) -> dict[str, str]:
+    """Every GET route answers HEAD too (app.middleware), so a 405's Allow says so."""
+    headers = dict(headers or {})
+    allow = [m.strip() for m in headers.get("Allow", "").split(",") if m.strip()]
+    if "GET" in allow and "HEAD" not in allow:
+        headers["Allow"] = ", ".join([*allow, "HEAD"])
+    return headers
+
+
 def create_app(settings: Settings | None = None, *, run_embedded_worker: bool | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.LOG_LEVEL, as_json=settings.LOG_JSON)
@@ -71,10 +80,10 @@ def create_app(settings: Settings | None = None, *, run_embedded_worker: bool | 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _wants_json(request):
-            return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+            return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=_allow_head(exc.headers))
         response = render(request, "errors/error.html", {"status": exc.status_code, "message": None},
                           status_code=exc.status_code)
-        response.headers.update(exc.headers or {})  # 405 carries Allow
+        response.headers.update(_allow_head(exc.headers))  # 405 carries Allow
         return response
 
     from app.auth.admin_router import router as staff_admin_router

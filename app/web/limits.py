@@ -23,6 +23,9 @@ from app.i18n import translations
 
 log = logging.getLogger(__name__)
 REDIS_TIMEOUT_SECONDS = 0.5
+# After Redis fails, count in this process for this long before asking Redis again, so that a hung Redis
+# costs one request a half-second wait now and then, not every request.
+REDIS_RETRY_SECONDS = 5.0
 
 
 def redis_url(settings: Settings) -> str | None:
@@ -46,6 +49,7 @@ class RequestLimits:
                                                    socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
                                                    key_prefix="portal:limits")
             self.shared = MovingWindowRateLimiter(storage)
+        self.shared_down_until = 0.0
 
     def items(self, name: str, scope: str = "address") -> list[RateLimitItem]:
         """LIMIT_<NAME>; per identifier, LIMIT_<NAME>_PER_KEY when set (one address may be a whole office
@@ -59,13 +63,15 @@ class RequestLimits:
 
     def hit(self, item: RateLimitItem, *identifiers: str) -> float | None:
         """Count one attempt; None if allowed, else seconds until the next is."""
-        if self.shared is not None:
+        if self.shared is not None and time.monotonic() >= self.shared_down_until:
             try:
                 if self.shared.hit(item, *identifiers):
                     return None
                 return self.shared.get_window_stats(item, *identifiers).reset_time - time.time()
             except Exception:  # Redis down or hanging (bounded by the socket timeout)
-                log.warning("request limits: Redis did not answer; counting in this process")
+                self.shared_down_until = time.monotonic() + REDIS_RETRY_SECONDS
+                log.warning("request limits: Redis did not answer; counting in this process for %.0f s",
+                            REDIS_RETRY_SECONDS)
         if self.local.hit(item, *identifiers):
             return None
         return self.local.get_window_stats(item, *identifiers).reset_time - time.time()

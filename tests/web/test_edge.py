@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from tests.web.conftest import router
+from tests.web.conftest import csrf_token, router
 
 SECURITY_HEADERS = ("content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy")
 
@@ -93,8 +93,9 @@ def test_head_answers_like_get_without_a_body(web: TestClient) -> None:
 def test_405_names_the_allowed_methods(web: TestClient) -> None:
     answer = web.get("/webhooks/twilio/status")
     assert answer.status_code == 405 and answer.headers["allow"] == "POST"
-    page = web.post("/healthz", headers={"x-csrf-token": "x"})
-    assert page.status_code in (403, 405)
+    page = web.post("/", data={"csrf_token": csrf_token(web)})
+    assert page.status_code == 405 and page.headers["allow"] == "GET, HEAD"
+    assert "This page cannot be used that way" in page.text
 
 
 def test_metrics_are_for_operators_only(session_factory) -> None:  # type: ignore[no-untyped-def]
