@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 from sqlalchemy import select, text
 
@@ -28,3 +29,19 @@ class AuditRepository(Repository[AuditEvent]):
                 return
             yield from rows
             last = rows[-1].id
+
+    def newest(self, *, actor: str | None, action: str | None, subject: str | None, since: datetime | None,
+               limit: int) -> list[AuditEvent]:
+        """Events matching every filter given, newest first; an action ending in `*` matches as a prefix."""
+        stmt = select(AuditEvent)
+        if actor:
+            stmt = stmt.where(AuditEvent.actor == actor)
+        if action and action.endswith("*"):
+            stmt = stmt.where(AuditEvent.action.startswith(action.rstrip("*"), autoescape=True))
+        elif action:
+            stmt = stmt.where(AuditEvent.action == action)
+        if subject:
+            stmt = stmt.where(AuditEvent.subject == subject)
+        if since is not None:
+            stmt = stmt.where(AuditEvent.occurred_at >= since)
+        return list(self.list(stmt.order_by(AuditEvent.id.desc()).limit(limit)))

@@ -10,8 +10,19 @@ from rich.table import Table
 
 from app.auth.cli_identity import CAMPAIGN_ROLES, RESUME_ROLES, STOP_ROLES, prove_operator, run_as
 from app.kit.cli import console, out, run, split
+from app.notices.cli_views import (
+    audience_of,
+    campaign_list,
+    campaign_preview,
+    counting_rows,
+    print_audience,
+    watch,
+    working,
+)
 
 campaign_app = typer.Typer(help="Notice campaigns: write, approve, send and follow them.", no_args_is_help=True)
+campaign_app.command("list")(campaign_list)
+campaign_app.command("preview")(campaign_preview)
 BY_HELP = "Your staff email; your password and current code are asked for, or read from stdin (two lines)."
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates" / "notices" / "breach"
 
@@ -57,6 +68,7 @@ def campaign_create(
     campaign_id = run_as(author, "campaign create", create)
     out.print(f"campaign {campaign_id} created as a draft; another admin approves it with "
               f"`portal campaign approve {campaign_id} --by EMAIL`")
+    print_audience(audience_of(campaign_id))
 
 
 @campaign_app.command("approve")
@@ -129,12 +141,19 @@ def campaign_status(
     as_json: Annotated[bool, typer.Option("--json", help="Counts by status and channel, by branch, and over time.")]
     = False,
     bucket_minutes: Annotated[int, typer.Option(help="Time step of the JSON timeline.")] = 5,
+    live: Annotated[bool, typer.Option("--watch", help="Redraw until the campaign ends, with its rate and"
+                                                       " estimated finish (Ctrl-C stops watching).")] = False,
+    every: Annotated[float, typer.Option(help="Seconds between redraws with --watch.")] = 2.0,
 ) -> None:
-    """Counts by channel and status (a table, or JSON for scripts)."""
+    """Counts by channel and status (a table, or JSON for scripts, or a live view)."""
     import json
     from datetime import timedelta
 
     from app.notices import evidence, service
+
+    if live:
+        watch(campaign_id, every=max(0.1, every))
+        return
 
     def report_of(session: Any) -> dict[str, Any]:
         report = service.status_report(session, campaign_id).as_dict()
@@ -169,9 +188,10 @@ def campaign_status(
 @campaign_app.command("export")
 def campaign_export(campaign_id: int, file: Annotated[Path, typer.Argument(dir_okay=False)]) -> None:
     """Write one row per delivery (who was told what, when, by which channel) to a CSV file."""
-    from app.notices import evidence
+    from app.notices import evidence, service
 
-    with file.open("w", newline="", encoding="utf-8") as fh:
+    total = run(lambda s: service.status_report(s, campaign_id).total) if out.is_terminal else None
+    with file.open("w", newline="", encoding="utf-8") as raw, counting_rows(raw, "exporting", total) as fh:
         rows = run(lambda s: evidence.write_deliveries_csv(s, campaign_id, fh))
     out.print(f"{rows:,} deliveries written to {file}")
 
@@ -184,7 +204,8 @@ def campaign_unreached(
     """Members no channel reached (for letters), with why."""
     from app.notices import evidence
 
-    members = run(lambda s: evidence.unreached(s, campaign_id))
+    with working("finding the members no channel reached"):
+        members = run(lambda s: evidence.unreached(s, campaign_id))
     if csv_file:
         with csv_file.open("w", newline="", encoding="utf-8") as fh:
             evidence.write_unreached_csv(fh, members)

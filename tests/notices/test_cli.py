@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from app.cli import app
@@ -125,3 +128,80 @@ def test_outbox_shows_what_members_would_receive(campaign: int) -> None:
         address = member_service.contacts(session, [row.member_id])[row.member_id].email
     mine = portal("outbox", "--to", address or "")
     assert reference in mine
+
+
+# --- the operator's views: list, audience, preview, live status ------------------------------------------
+def test_create_prints_the_audience_and_list_shows_the_newest_campaign_first(campaign: int) -> None:
+    from app.members.models import Exposure, Member
+
+    out = portal("campaign", "create", "--incident", "hq-2019", "--channels", "email,sms", by="approver@example.org")
+    newest = int(out.split("campaign ", 1)[1].split()[0])
+    with session_scope(default_session_factory()) as session:
+        exposed = select(Exposure.member_id).distinct().scalar_subquery()
+        members = session.execute(select(func.count()).where(Member.id.in_(exposed))).scalar_one()
+        no_email = session.execute(select(func.count()).where(Member.id.in_(exposed),
+                                                              Member.email_index.is_(None))).scalar_one()
+    assert f"audience: {members:,} members" in out
+    assert f"email: {members - no_email:,} can be sent to; {no_email:,} with no address on file" in out
+    sms = re.search(r"sms: ([\d,]+) can be sent to; ([\d,]+) with no address on file", out)
+    assert sms and sum(int(n.replace(",", "")) for n in sms.groups()) == members
+    assert "no usable address on any channel:" in out
+
+    listed = portal("campaign", "list")
+    rows = [line.split() for line in listed.splitlines() if line.split()[:1] in ([str(newest)], [str(campaign)])]
+    assert [r[0] for r in rows] == [str(newest), str(campaign)], listed
+    assert rows[0][1] == "draft" and rows[1][1] == "completed" and "email+sms" in rows[0]
+
+
+def test_preview_shows_the_email_and_sms_a_welsh_member_receives(campaign: int, tmp_path: Path) -> None:
+    from app.members import service as member_service
+    from app.providers.outbox import latest
+
+    with session_scope(default_session_factory()) as session:
+        sent = session.execute(select(Delivery.member_id, Delivery.reference).where(
+            Delivery.campaign_id == campaign, Delivery.channel == "email", Delivery.language == "cy",
+            Delivery.status == DeliveryStatus.SENT)).all()
+        contacts = member_service.contacts(session, [m for m, _ in sent])
+        member_id, reference = next((m, r) for m, r in sent if contacts[m].phone)
+        contact = contacts[member_id]
+        received = latest(session, to=contact.email, last=1)[0]
+    html = tmp_path / "notice.html"
+    out = portal("campaign", "preview", str(campaign), "--member", contact.membership_number, "--html", str(html))
+    example = re.search(r"reference (\S+) is an example", out).group(1)  # type: ignore[union-attr]
+    # The same subject and text the outbox holds for this member, but for the reference each delivery gets.
+    assert f"Subject: {received.subject.replace(reference, example)}" in out
+    assert received.body.replace(reference, example) in out
+    assert "(language: cy)" in out and "@" in out and contact.email not in out, "addresses are shown masked"
+    assert example in html.read_text() and "<html" in html.read_text().lower()
+    # Welsh needs letters GSM-7 lacks (â), so the SMS fallback goes as UCS-2.
+    assert re.search(r"SMS fallback .*: \d+ segments?, UCS-2, \d+ characters", out), out
+    assert "no member" in portal("campaign", "preview", str(campaign), "--member", "nobody", code=1)
+
+
+def test_status_watch_follows_a_sending_campaign_to_its_end(fresh_database: str) -> None:
+    STAFF.update(operators_from_demo(portal("demo", "--members", "40")))
+    out = portal("campaign", "create", "--incident", "hq-2019", by="admin@example.org")
+    campaign_id = int(out.split("campaign ", 1)[1].split()[0])
+    assert "nothing is sent until" in portal("campaign", "status", str(campaign_id), "--watch")
+    portal("campaign", "approve", str(campaign_id), by="approver@example.org")
+    portal("campaign", "send", str(campaign_id), by="admin@example.org")
+    factory = default_session_factory()
+
+    def work() -> None:
+        time.sleep(0.5)
+        planning.plan_campaign(factory, campaign_id)
+        for channel in ("email", "sms"):
+            while sending.send_chunk(factory, campaign_id, channel, email_sender=OutboxEmailSender(factory),
+                                     sms_sender=OutboxSmsSender(factory), limiter=LocalLimiter(200)) == 0.0:
+                pass
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        watched = portal("campaign", "status", str(campaign_id), "--watch", "--every", "0.2")
+    finally:
+        worker.join(60)
+    report = json.loads(portal("campaign", "status", str(campaign_id), "--json"))
+    assert report["status"] == "completed" and "campaign completed" in watched
+    sent_row = next(line for line in watched.splitlines() if " sent " in line)
+    assert f"{report['counts']['email']['sent']:,}" in sent_row
