@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Any, Protocol
 
+from app import metrics
+
 # KEYS[1] = the limiter key. ARGV = interval (ms), burst allowance (ms), hold (ms from now, 0 = none),
 # slots wanted. Returns how many ms the caller must wait before the first of its consecutive slots.
 _RESERVE = """
@@ -44,6 +46,7 @@ def wait_until(deadline: float) -> None:
     """Sleep until a time.monotonic() deadline from reserve()."""
     delay = deadline - time.monotonic()
     if delay > 0:
+        metrics.observe_wait(delay)
         time.sleep(delay)
 
 
@@ -64,6 +67,7 @@ class RedisLimiter:
         """Reserve the next slot and sleep until it; returns the seconds waited."""
         wait_ms = float(self._script(keys=[self.key], args=[self.interval_ms, self.burst_ms, 0, 1]))
         if wait_ms > 0:
+            metrics.observe_wait(wait_ms / 1000)
             time.sleep(wait_ms / 1000)
         return wait_ms / 1000
 

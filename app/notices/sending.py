@@ -6,6 +6,7 @@ reconciler queues it again, so a crash can repeat one chunk but never lose one.
 
 from __future__ import annotations
 
+from app import metrics
 from app.db import SessionFactory, session_scope
 from app.kit.ratelimit import Limiter
 from app.notices.leasing import Leased, lease_chunk
@@ -27,6 +28,7 @@ def send_chunk(factory: SessionFactory, campaign_id: int, channel: str, *, email
         if outcome.sent or outcome.retry or outcome.failed:
             with session_scope(factory) as session:
                 record_outcome(session, campaign_id, rows, outcome)
+            metrics.observe_outcome(channel, outcome)
 
     if channel == Channel.EMAIL:
         assert email_sender is not None
