@@ -23,7 +23,7 @@ RESULT_MAX_AGE_SECONDS = 15 * 60
 
 
 class VerifyMessageForm(Form):
-    messages = {"reference": N_("Enter the reference code from the message")}
+    messages = {"reference.missing": N_("Enter the reference code from the message")}
     reference: str = Field(max_length=64)
 
     @field_validator("reference")
