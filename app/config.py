@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     SENDGRID_WEBHOOK_MAX_BYTES: int = 1024 * 1024
     # A request body must arrive within this long, or the connection is dropped.
     BODY_READ_TIMEOUT_SECONDS: float = 10.0
+    # The request line and headers must arrive within this long, or `portal serve` closes the connection.
+    HEADER_READ_TIMEOUT_SECONDS: float = 10.0
     # Bearer token for /metrics; without one /metrics answers only to loopback.
     METRICS_TOKEN: SecretStr | None = None
     # Request limits ("limits" notation: "10/minute;50/hour"), checked per client address and per identifier.

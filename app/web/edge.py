@@ -212,8 +212,9 @@ async def _close_with(response: Response, scope: Scope, receive: Receive, send: 
 
 # How `portal serve` runs uvicorn. X-Forwarded-* is read by the edge from TRUSTED_PROXIES only (uvicorn's
 # own reading would trust any loopback peer); the server does not name itself; an idle keep-alive
-# connection is closed after a few seconds.
+# connection is closed after a few seconds, and a request head that trickles in is cut off (serving.py).
 SERVER_OPTIONS: dict[str, object] = {
+    "http": "app.web.serving:HeadTimeoutProtocol",
     "proxy_headers": False,
     "server_header": False,
     "timeout_keep_alive": 5,

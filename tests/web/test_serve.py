@@ -25,7 +25,8 @@ def web(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     name = f"portal_t_serve_{WORKER}"
     url = create_database(name, template=TEMPLATE_DB)
     logs = tmp_path_factory.mktemp("serve")
-    with Stack(url, logs=logs, env={"PORTAL_BODY_READ_TIMEOUT_SECONDS": "2"}) as stack:
+    with Stack(url, logs=logs, env={"PORTAL_BODY_READ_TIMEOUT_SECONDS": "2",
+                                          "PORTAL_HEADER_READ_TIMEOUT_SECONDS": "2"}) as stack:
         stack.start_web()
         yield stack
     drop_database(name)
@@ -95,6 +96,24 @@ def test_a_body_that_stops_arriving_is_dropped(web: Stack) -> None:
     answer = read_answer(sock)  # returns once the server closes; SAFETY bounds a server that never does
     sock.close()
     assert answer.startswith(b"HTTP/1.1 408")
+
+
+def test_a_request_head_that_trickles_in_is_cut_off(web: Stack) -> None:
+    sock = connect(web)
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+    answer = read_answer(sock)  # returns once the server closes; SAFETY bounds a server that never does
+    sock.close()
+    assert answer == b"", "closed without an answer"
+    status, _, _ = get(web, "/")
+    assert status == 200, "and the server still answers others"
+
+
+def test_a_kept_alive_connection_still_serves_a_second_request(web: Stack) -> None:
+    sock = connect(web)
+    for _ in range(2):
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    sock.close()
 
 
 def test_a_large_declared_body_is_refused_before_any_of_it_arrives(web: Stack) -> None:
