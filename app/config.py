@@ -157,6 +157,8 @@ class Settings(BaseSettings):
     # Accept phone numbers in Ofcom's drama range (07700 900000-900999), which the demo and the tests use and
     # which are never real phones. Unset: yes in development and test, no in production, where true is refused.
     ACCEPT_DRAMA_NUMBERS: bool | None = None
+    # Processes that check and seal the rows of a big import (0: one per CPU; 1: the importing process only).
+    IMPORT_PROCESSES: int = 0
 
     @model_validator(mode="after")
     def _check_pii_key(self) -> Settings:

@@ -49,44 +49,55 @@ def read_rows(
     None and the reason, so one bad row never stops the rest of the file from being checked. Raises
     CsvFileError when the header itself is unusable.
     """
-    header: list[str] | None = None
-    width = 0
-    for line_no, data in _physical_lines(raw, max_line):
+    header, lines = read_header(raw, required=required, max_line=max_line)
+    for line_no, data in lines:
+        parsed = parse_line(data, header, max_line=max_line)
+        if parsed is not None:
+            yield line_no, *parsed
+
+
+def read_header(
+    raw: IO[bytes] | Iterable[bytes], *, required: list[str], max_line: int = MAX_LINE_BYTES
+) -> tuple[list[str], Iterator[tuple[int, bytes | None]]]:
+    """The header (lower-cased column names) and the physical lines after it, for `parse_line`.
+
+    Raises CsvFileError when the file has no usable header.
+    """
+    lines = _physical_lines(raw, max_line)
+    for _line_no, data in lines:
         if data is None:
-            if header is None:
-                raise CsvFileError(f"the header row is longer than {max_line:,} bytes: is this the right file?")
-            yield line_no, None, f"line longer than {max_line:,} bytes"
-            continue
+            raise CsvFileError(f"the header row is longer than {max_line:,} bytes: is this the right file?")
         try:
-            text = data.decode("utf-8")
+            text = data.decode("utf-8").removeprefix("\ufeff")
         except UnicodeDecodeError:
-            if header is None:
-                raise CsvFileError("the header row is not valid UTF-8") from None
-            yield line_no, None, "row is not valid UTF-8"
-            continue
-        if header is None:
-            text = text.removeprefix("\ufeff")
-            if not text.strip():
-                continue
-            header = _header(text, required)
-            width = len(header)
-            continue
-        if not text.strip():
-            continue
-        if '"' in text or "\x00" in text:
-            try:
-                cells = next(csv.reader([text], strict=True))
-            except csv.Error as exc:
-                yield line_no, None, f"malformed CSV: {exc}"
-                continue
-        else:
-            cells = text.split(",")  # no quoting: what csv.reader would return, much faster
-        if len(cells) != width:
-            yield line_no, None, f"expected {width} cells, found {len(cells)}"
-            continue
-        yield line_no, dict(zip(header, [c.strip() for c in cells], strict=True)), None
-    if header is None:
-        raise CsvFileError("the file is empty: expected a header row")
+            raise CsvFileError("the header row is not valid UTF-8") from None
+        if text.strip():
+            return _header(text, required), lines
+    raise CsvFileError("the file is empty: expected a header row")
+
+
+def parse_line(
+    data: bytes | None, header: list[str], *, max_line: int = MAX_LINE_BYTES
+) -> tuple[dict[str, str] | None, str | None] | None:
+    """(row, None), or (None, why it cannot be read); None for a blank line."""
+    if data is None:
+        return None, f"line longer than {max_line:,} bytes"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "row is not valid UTF-8"
+    if not text.strip():
+        return None
+    if '"' in text or "\x00" in text:
+        try:
+            cells = next(csv.reader([text], strict=True))
+        except csv.Error as exc:
+            return None, f"malformed CSV: {exc}"
+    else:
+        cells = text.split(",")  # no quoting: what csv.reader would return, much faster
+    if len(cells) != len(header):
+        return None, f"expected {len(header)} cells, found {len(cells)}"
+    return dict(zip(header, [c.strip() for c in cells], strict=True)), None
 
 
 def _header(text: str, required: list[str]) -> list[str]:

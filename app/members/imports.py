@@ -9,11 +9,12 @@ leaves the database as it was.
 
 from __future__ import annotations
 
-import re
-import unicodedata
+import multiprocessing
+import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import groupby
+from itertools import groupby, islice
 from typing import IO, Any
 
 from sqlalchemy.orm import Session
@@ -22,28 +23,18 @@ from app.audit import service as audit_service
 from app.branches import service as branch_service
 from app.config import get_settings
 from app.incidents import service as incident_service
-from app.kit.contacts import ContactError, check_phone, normalise_email
-from app.kit.crypto import Keyring
-from app.kit.csvsafe import CsvFileError, read_rows, starts_like_formula
+from app.kit.csvsafe import CsvFileError, read_header
 from app.members import pii
 from app.members.repository import EXPOSURE_STAGE, MEMBER_STAGE, MemberRepository
+from app.members.rows import EXPOSURE_COLUMNS, MAX_LEN, MEMBER_COLUMNS, Chunk, ExposureChecks, MemberChecks, check_lines
 
-MEMBER_COLUMNS = ["membership_number", "first_name", "last_name", "email", "phone", "branch_code", "rank",
-                  "preferred_language"]
-EXPOSURE_COLUMNS = ["membership_number", "incident_code", "categories"]
-MAX_LEN = {"membership_number": 32, "first_name": 100, "last_name": 100, "email": 254, "phone": 32,
-           "rank": 50, "branch_code": 32, "preferred_language": 2, "incident_code": 32, "categories": 500}
-LANGUAGES = ("en", "cy")
-CHUNK = 5000
-# Membership numbers are ASCII letters and digits, perhaps with '-' or '/': nothing that only looks like them.
-_MEMBERSHIP_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9/-]*")
-_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Controls, format characters (bidi overrides and isolates, zero-width), line and paragraph separators,
-# private-use, surrogate and unassigned code points: invisible or misleading in a notice's text.
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
+LINES_PER_CHUNK = 2000
+# Below this many rows a pool of processes costs more to start than it saves.
+POOL_AFTER_ROWS = 20_000
 KEEP_REJECTIONS = 1000
 
-__all__ = ["CsvFileError", "ImportSummary", "Rejection", "import_exposures", "import_members"]
+__all__ = ["EXPOSURE_COLUMNS", "MAX_LEN", "MEMBER_COLUMNS", "CsvFileError", "ImportSummary", "Rejection",
+           "import_exposures", "import_members"]
 
 
 @dataclass(frozen=True)
@@ -128,99 +119,50 @@ class _Rejections:
         self.row(line, [("membership_number", f"{what} repeated in this file (also line {listed})")])
 
 
-def _invisible(value: str) -> str | None:
-    """Why a value holds a character that must not reach a notice, or None."""
-    if value.isascii():
-        found = _ASCII_CONTROL.search(value)
-        return None if found is None else _describe(found.group())
-    if value.isprintable():
-        return None
-    for char in value:
-        if unicodedata.category(char) in _REFUSED_CATEGORIES:
-            return _describe(char)
-    return None  # only non-ASCII spaces, which are harmless
+def _member_checks(session: Session) -> MemberChecks:
+    branches = {code.lower(): (b.id, b.default_language)
+                for code, b in branch_service.branches_by_code(session).items()}
+    return MemberChecks(branches, pii.keyring(), get_settings().accept_drama_numbers)
 
 
-def _describe(char: str) -> str:
-    name = unicodedata.name(char, "")
-    return f"contains an invisible or control character (U+{ord(char):04X}{' ' + name if name else ''})"
+# What a pool's processes check with, set in each as it starts (inherited through fork, never pickled).
+_pool_state: dict[str, Any] = {}
 
 
-def _common_cell_errors(row: dict[str, str], columns: list[str]) -> Iterator[tuple[str, str]]:
-    for col in columns:
-        value = row.get(col, "")
-        if not value:
-            continue
-        if len(value) > MAX_LEN[col]:
-            yield col, f"longer than {MAX_LEN[col]} characters"
-        elif starts_like_formula(value) and not (col == "phone" and value[1:2].isdigit()):
-            yield col, f"starts with {value[0]!r}, which a spreadsheet would run as a formula"
-        elif (problem := _invisible(value)) is not None:
-            yield col, problem
-        elif col == "membership_number" and not _MEMBERSHIP_NUMBER.fullmatch(value):
-            yield col, "may hold only the letters A-Z, the digits 0-9, '-' and '/'"
+def _start_pool_process(checks: MemberChecks | ExposureChecks, header: list[str], copy_text: bool) -> None:
+    _pool_state.update(checks=checks, header=header, copy_text=copy_text)
 
 
-@dataclass(frozen=True)
-class MemberChecks:
-    """What checking a member row needs, picklable so that other processes can check rows too."""
-
-    branches: dict[str, tuple[int, str]]  # lower-cased code -> (id, default language)
-    keyring: Keyring
-    allow_drama: bool
-
-    @classmethod
-    def load(cls, session: Session) -> MemberChecks:
-        branches = {code.lower(): (b.id, b.default_language)
-                    for code, b in branch_service.branches_by_code(session).items()}
-        return cls(branches, pii.keyring(), get_settings().accept_drama_numbers)
+def _check_in_pool(lines: list[tuple[int, bytes | None]]) -> Chunk:
+    return check_lines(_pool_state["checks"], _pool_state["header"], lines, copy_text=_pool_state["copy_text"])
 
 
-def member_row(row: dict[str, str], checks: MemberChecks) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
-    """The staged form of one CSV row (contacts sealed and indexed), or the reasons it is refused."""
-    errors = list(_common_cell_errors(row, MEMBER_COLUMNS))
-    bad = {c for c, _ in errors}
-    for col in ("membership_number", "first_name", "last_name", "branch_code"):
-        if not row[col] and col not in bad:
-            errors.append((col, "required"))
-            bad.add(col)
-    branch = checks.branches.get(row["branch_code"].lower())
-    if row["branch_code"] and "branch_code" not in bad and branch is None:
-        errors.append(("branch_code", f"unknown branch {row['branch_code']!r}"))
-    language = row["preferred_language"].lower() or (branch[1] if branch else "en")
-    if "preferred_language" not in bad and language not in LANGUAGES:
-        errors.append(("preferred_language", "must be 'en' or 'cy'"))
-    email = phone = None
-    if row["email"] and "email" not in bad:
-        try:
-            email = normalise_email(row["email"])
-        except ContactError as exc:
-            errors.append(("email", str(exc)))
-    if row["phone"] and "phone" not in bad:
-        try:
-            phone = check_phone(row["phone"], allow_drama=checks.allow_drama)
-        except ContactError as exc:
-            errors.append(("phone", str(exc)))
-    if not row["email"] and not row["phone"]:
-        errors.append(("email", "neither email nor phone given; at least one is required"))
-    if errors:
-        return None, errors
-    assert branch is not None
-    ring = checks.keyring
-    return {
-        "membership_number": row["membership_number"],
-        "first_name": row["first_name"],
-        "last_name": row["last_name"],
-        "rank": row["rank"],
-        "branch_id": branch[0],
-        "preferred_language": language,
-        "email_enc": ring.encrypt(email, context=pii.EMAIL_CONTEXT) if email else None,
-        "email_index": ring.blind_index(email, kind="email") if email else None,
-        "phone_enc": ring.encrypt(phone.e164, context=pii.PHONE_CONTEXT) if phone else None,
-        "phone_index": ring.blind_index(phone.e164, kind="phone") if phone else None,
-        "phone_sms": phone.sms if phone else None,
-        "pii_key_id": ring.current_id,
-    }, []
+def _checked_chunks(
+    source: IO[bytes], checks: MemberChecks | ExposureChecks, *, copy_text: bool, processes: int, pool_after: int,
+) -> Iterator[Chunk]:
+    """Checked chunks of the file in order: in this process at first, then, for a big file, in a pool of
+    processes, with a few chunks in flight at most so that memory stays flat."""
+    header, lines = read_header(source, required=list(checks.columns))
+    seen = 0
+    while seen < pool_after or processes < 2:
+        batch = list(islice(lines, LINES_PER_CHUNK))
+        if not batch:
+            return
+        seen += len(batch)
+        yield check_lines(checks, header, batch, copy_text=copy_text)
+    # fork: the processes inherit the checks (keys included) without pickling; they never touch the database.
+    context = multiprocessing.get_context("fork")
+    with context.Pool(processes, initializer=_start_pool_process, initargs=(checks, header, copy_text)) as pool:
+        pending: deque[Any] = deque()
+        while True:
+            while len(pending) < 2 * processes:
+                batch = list(islice(lines, LINES_PER_CHUNK))
+                if not batch:
+                    break
+                pending.append(pool.apply_async(_check_in_pool, (batch,)))
+            if not pending:
+                return
+            yield pending.popleft().get()
 
 
 def _stage_file(
@@ -228,32 +170,26 @@ def _stage_file(
     table: Any,
     *,
     source: IO[bytes],
-    columns: list[str],
-    check: Callable[[dict[str, str]], tuple[list[dict[str, Any]], list[tuple[str, str]]]],
+    checks: MemberChecks | ExposureChecks,
     summary: ImportSummary,
     rejects: _Rejections,
     on_progress: Progress | None,
+    processes: int | None,
+    pool_after: int,
 ) -> None:
-    """Stream the file through `check` into the staging table, in chunks."""
+    """Stream the file, checked chunk by chunk, into the staging table; rejections go out as they come."""
     repo.create_stage(table)
-    buffer: list[dict[str, Any]] = []
-    for line, row, problem in read_rows(source, required=columns):
-        summary.rows += 1
-        if row is None:
-            rejects.row(line, [("", problem or "unreadable row")])
-        else:
-            staged, errors = check(row)
-            if errors:
-                rejects.row(line, errors)
-            buffer.extend({"line_no": line, **item} for item in staged)
-        if len(buffer) >= CHUNK or (on_progress and summary.rows % CHUNK == 0):
-            repo.stage_rows(table, buffer)
-            buffer.clear()
-            if on_progress:
-                on_progress(summary.rows)
-    repo.stage_rows(table, buffer)
-    if on_progress:
-        on_progress(summary.rows)
+    copy_text = repo.dialect == "postgresql"
+    if processes is None:
+        processes = get_settings().IMPORT_PROCESSES or os.cpu_count() or 1
+    for chunk in _checked_chunks(source, checks, copy_text=copy_text, processes=processes, pool_after=pool_after):
+        summary.rows += chunk.rows
+        for line, errors in chunk.rejected:
+            rejects.row(line, errors)
+        if chunk.staged:
+            repo.stage_chunk(table, chunk.values)
+        if on_progress:
+            on_progress(summary.rows)
 
 
 def import_members(
@@ -264,23 +200,21 @@ def import_members(
     strict: bool = False,
     on_reject: RejectSink | None = None,
     on_progress: Progress | None = None,
+    processes: int | None = None,
+    pool_after: int = POOL_AFTER_ROWS,
 ) -> ImportSummary:
     """Upsert members from a CSV by membership number; importing the same file twice changes nothing.
 
     Raises CsvFileError when the file as a whole is unusable. With `strict`, any rejected row means
-    nothing is written; when every row is rejected, nothing is written either.
+    nothing is written; when every row is rejected, nothing is written either. Past `pool_after` lines,
+    rows are checked and sealed by `processes` processes (default: PORTAL_IMPORT_PROCESSES, else one
+    per CPU); this process alone writes, in the caller's transaction.
     """
     summary = ImportSummary(phones_without_sms=0)
     rejects = _Rejections(summary, on_reject)
     repo = MemberRepository(session)
-    checks = MemberChecks.load(session)
-
-    def check(row: dict[str, str]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-        staged, errors = member_row(row, checks)
-        return ([staged] if staged else []), errors
-
-    _stage_file(repo, MEMBER_STAGE, source=source, columns=MEMBER_COLUMNS, check=check, summary=summary,
-                rejects=rejects, on_progress=on_progress)
+    _stage_file(repo, MEMBER_STAGE, source=source, checks=_member_checks(session), summary=summary,
+                rejects=rejects, on_progress=on_progress, processes=processes, pool_after=pool_after)
     rejects.repeated(repo.repeated_lines(MEMBER_STAGE, ["membership_number"]), "membership number")
     repo.unstage_repeated(MEMBER_STAGE, ["membership_number"])
 
@@ -299,29 +233,6 @@ def import_members(
     return summary
 
 
-def _exposure_rows(
-    row: dict[str, str], incidents: dict[str, Any], categories: dict[str, Any]
-) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-    errors = list(_common_cell_errors(row, EXPOSURE_COLUMNS))
-    bad = {c for c, _ in errors}
-    if not row["membership_number"] and "membership_number" not in bad:
-        errors.append(("membership_number", "required"))
-    incident = incidents.get(row["incident_code"])
-    if "incident_code" not in bad and incident is None:
-        errors.append(("incident_code", f"unknown incident {row['incident_code']!r}"))
-    codes = [c.strip() for c in row["categories"].split(";") if c.strip()]
-    if "categories" not in bad:
-        if not codes:
-            errors.append(("categories", "no category given"))
-        unknown = [c for c in codes if c not in categories]
-        if unknown:
-            errors.append(("categories", f"unknown categories: {', '.join(unknown)}"))
-    if errors or incident is None:
-        return [], errors
-    return [{"membership_number": row["membership_number"], "incident_id": incident.id,
-             "category_id": categories[c].id} for c in dict.fromkeys(codes)], []
-
-
 def import_exposures(
     session: Session,
     *,
@@ -330,16 +241,17 @@ def import_exposures(
     strict: bool = False,
     on_reject: RejectSink | None = None,
     on_progress: Progress | None = None,
+    processes: int | None = None,
+    pool_after: int = POOL_AFTER_ROWS,
 ) -> ImportSummary:
     """Set, per member and incident in the file, exactly the categories the file lists."""
     summary = ImportSummary()
     rejects = _Rejections(summary, on_reject)
     repo = MemberRepository(session)
-    incidents = incident_service.incidents_by_code(session)
-    categories = incident_service.categories_by_code(session)
-    _stage_file(repo, EXPOSURE_STAGE, source=source, columns=EXPOSURE_COLUMNS,
-                check=lambda row: _exposure_rows(row, incidents, categories), summary=summary, rejects=rejects,
-                on_progress=on_progress)
+    checks = ExposureChecks({code: i.id for code, i in incident_service.incidents_by_code(session).items()},
+                            {code: c.id for code, c in incident_service.categories_by_code(session).items()})
+    _stage_file(repo, EXPOSURE_STAGE, source=source, checks=checks, summary=summary, rejects=rejects,
+                on_progress=on_progress, processes=processes, pool_after=pool_after)
 
     for line in repo.unknown_member_lines():
         rejects.row(line, [("membership_number", "no member with this membership number")])

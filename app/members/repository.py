@@ -29,7 +29,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.kit import bulk
 from app.kit.repository import Repository, id_in
 from app.members.models import Exposure, Member
 
@@ -105,14 +104,17 @@ class MemberRepository(Repository[Member]):
     def drop_stage(self, table: Table) -> None:
         self.session.connection().execute(text(f"DROP TABLE IF EXISTS {table.name}"))
 
-    def stage_rows(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        if self.dialect == "postgresql":
+    def stage_chunk(self, table: Table, rows: str | Sequence[tuple[Any, ...]]) -> None:
+        """Stage rows given as tuples in the table's column order, or (PostgreSQL) as COPY text."""
+        if isinstance(rows, str):
             # COPY is the fastest way into PostgreSQL; the staging table lives in this transaction.
-            bulk.copy_rows(self.session, table.name, rows)
-        else:
-            self.session.execute(table.insert(), list(rows))
+            raw = self.session.connection().connection.driver_connection
+            columns = ", ".join(c.name for c in table.columns)
+            with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
+                copy.write(rows)
+        elif rows:
+            names = [c.name for c in table.columns]
+            self.session.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in rows])
 
     def _stream(self, stmt: Any) -> Iterator[Any]:
         # A server-side cursor on PostgreSQL: a file of a million repeated rows is not read into memory at once.

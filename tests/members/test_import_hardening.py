@@ -84,9 +84,9 @@ def test_a_malformed_header_is_refused_with_a_message(session: Session, header: 
 
 # --- rejected rows stream, they are not collected (item 11) ------------------------------------------
 def test_rejections_reach_the_sink_while_the_file_is_still_being_read(session: Session) -> None:
-    bad = [member_row(f"R{i}", branch="nowhere") for i in range(3 * imports.KEEP_REJECTIONS)]
-    blocks = [member_csv(*bad[:1500]).getvalue(), *(("\n".join(bad[i:i + 1500]) + "\n").encode()
-                                                    for i in range(1500, len(bad), 1500))]
+    bad = [member_row(f"R{i}", branch="nowhere") for i in range(10 * imports.KEEP_REJECTIONS)]
+    blocks = [member_csv(*bad[:2500]).getvalue(), *(("\n".join(bad[i:i + 2500]) + "\n").encode()
+                                                    for i in range(2500, len(bad), 2500))]
     sink: list[imports.Rejection] = []
     seen_at_read: list[int] = []
 
@@ -96,9 +96,12 @@ def test_rejections_reach_the_sink_while_the_file_is_still_being_read(session: S
             return blocks.pop(0) if blocks else b""
 
     summary = imports.import_members(session, source=Blocks(), actor="test", on_reject=sink.append)  # type: ignore[arg-type]
-    assert seen_at_read[:3] == [0, 1500, 3000], "each block's rejections are passed on before the next read"
-    assert len(sink) == summary.rejected_rows == 3 * imports.KEEP_REJECTIONS
+    assert len(seen_at_read) == 5
+    assert 0 < seen_at_read[1] < seen_at_read[2] < seen_at_read[3] < len(bad), (
+        "each block's rejections are passed on before the next block is read", seen_at_read)
+    assert len(sink) == summary.rejected_rows == len(bad)
     assert len(summary.rejections) == imports.KEEP_REJECTIONS, "only the first few stay in memory"
+    assert not summary.written
 
 
 def test_a_membership_number_repeated_many_times_names_a_few_other_lines(session: Session) -> None:
