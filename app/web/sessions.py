@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from fastapi import Request
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -42,6 +42,10 @@ class WebSessionRepository(Repository[WebSession]):
                                         WebSession.ended_at.is_(None)).values(ended_at=now)
         if keep_id is not None:
             stmt = stmt.where(WebSession.id != keep_id)
+        return int(self.session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+
+    def delete_finished_before(self, cutoff: datetime) -> int:
+        stmt = delete(WebSession).where(or_(WebSession.ended_at < cutoff, WebSession.expires_at < cutoff))
         return int(self.session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -147,3 +151,8 @@ def end_staff_session(db: Session, *, staff_id: int, session_id: int) -> bool:
         return False
     found.ended_at = utcnow()
     return True
+
+
+def prune_sessions(db: Session, *, keep_days: float = 7.0) -> int:
+    """Delete sessions that ended or expired more than `keep_days` ago; returns how many."""
+    return WebSessionRepository(db).delete_finished_before(utcnow() - timedelta(days=keep_days))

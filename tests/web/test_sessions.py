@@ -183,3 +183,22 @@ def test_anonymous_staff_pages_go_to_sign_in_and_come_back(web: TestClient) -> N
     answer = web.get("/t/admin-only?x=1")
     assert answer.status_code == 303
     assert answer.headers["location"] == "/staff/login?next=/t/admin-only%3Fx%3D1"
+
+
+def test_finished_sessions_are_pruned_after_a_week(web: TestClient, session: Session) -> None:
+    staff = make_staff(session)
+    sign_in(web, "staff", staff.id)
+    live = open_session(session, staff.id)
+    now = utcnow()
+    session.add_all([
+        WebSession(token_hash="a" * 64, kind="staff", subject_id=staff.id, created_at=now - timedelta(days=9),
+                   last_seen_at=now - timedelta(days=9), expires_at=now - timedelta(days=8), user_agent=""),
+        WebSession(token_hash="b" * 64, kind="staff", subject_id=staff.id, created_at=now - timedelta(days=2),
+                   last_seen_at=now - timedelta(days=2), expires_at=now + timedelta(hours=1),
+                   ended_at=now - timedelta(days=2), user_agent=""),
+    ])
+    session.flush()
+    assert sessions.prune_sessions(session) == 1
+    left = {s.token_hash for s in session.scalars(select(WebSession)).all()}
+    assert left == {live.token_hash, "b" * 64}
+    assert signed_in_as(web) == "agent@example.org"
