@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-# Probes (load balancers, orchestrators) ask by address, and these answers reflect nothing.
-HOST_EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
+# Probes and scrapers (load balancers, orchestrators, Prometheus) ask by address or service name, and
+# these answers reflect nothing (/metrics wants its token all the same).
+HOST_EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 @dataclass(frozen=True)

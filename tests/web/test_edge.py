@@ -110,6 +110,8 @@ def test_metrics_are_for_operators_only(session_factory) -> None:  # type: ignor
         assert client.get("/metrics", headers={"authorization": "Bearer wrong"}).status_code == 404
         ok = client.get("/metrics", headers={"authorization": "Bearer s3cret-metrics-token"})
         assert ok.status_code == 200 and "portal_http_requests_total" in ok.text
+        scraper = client.get("/metrics", headers={"authorization": "Bearer s3cret-metrics-token", "host": "web:8000"})
+        assert scraper.status_code == 200, "a scraper asks by service name"
 
 
 def test_metrics_without_a_token_are_off_in_production(session_factory) -> None:  # type: ignore[no-untyped-def]
