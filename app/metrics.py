@@ -14,14 +14,24 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
-from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
+_lock = threading.Lock()
+_made: list[SimpleNamespace] = []
 
-@lru_cache(maxsize=1)
+
 def _counters() -> SimpleNamespace:
+    if not _made:
+        with _lock:  # sender threads meet here at once; a metric registered twice is an error
+            if not _made:
+                _made.append(_make())
+    return _made[0]
+
+
+def _make() -> SimpleNamespace:
     # Created on first use, not at import: `portal worker` must set up multiprocess files first.
     from prometheus_client import Counter
 
@@ -33,8 +43,6 @@ def _counters() -> SimpleNamespace:
         leases_expired=Counter("portal_leases_expired_total",
                                "Deliveries whose sender's lease ran out: queued again, or failed out of attempts",
                                ["outcome"]),
-        waits=Counter("portal_rate_limit_waits_total", "Times a sender waited for a provider pacing slot"),
-        wait_seconds=Counter("portal_rate_limit_wait_seconds_total", "Seconds senders waited for pacing slots"),
     )
 
 
@@ -64,11 +72,29 @@ def observe_leases_expired(*, requeued: int, failed: int) -> None:
         m.leases_expired.labels("failed").inc(failed)
 
 
+# Pacing waits are counted in plain numbers and read at scrape time: a sender thread's wait must not
+# pay for loading prometheus_client, nor for a multiprocess file write, on its way to the provider.
+_waits = [0, 0.0]
+
+
 def observe_wait(seconds: float) -> None:
     if seconds > 0:
-        m = _counters()
-        m.waits.inc()
-        m.wait_seconds.inc(seconds)
+        with _lock:
+            _waits[0] += 1
+            _waits[1] += seconds
+
+
+class RateLimitWaits:
+    """How often and how long this process's senders waited for a provider pacing slot."""
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily
+
+        with _lock:
+            count, seconds = _waits
+        yield CounterMetricFamily("portal_rate_limit_waits", "Times a sender waited for a pacing slot", count)
+        yield CounterMetricFamily("portal_rate_limit_wait_seconds", "Seconds senders waited for pacing slots",
+                                  seconds)
 
 
 # --- serving ----------------------------------------------------------------------------------------
@@ -120,6 +146,7 @@ def serve(broker: Any, *, host: str, port: int) -> Any:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=directory)
     registry.register(QueueDepth(broker))
+    registry.register(RateLimitWaits())
     server, _ = start_http_server(port, addr=host, registry=registry)
     return server
 

@@ -28,21 +28,9 @@ def phone_index(e164: str) -> str:
     return keyring().blind_index(e164, kind="phone")
 
 
-def seal_email(normalised_email: str) -> str:
-    return keyring().encrypt(normalised_email, context=EMAIL_CONTEXT)
-
-
-def seal_phone(e164: str) -> str:
-    return keyring().encrypt(e164, context=PHONE_CONTEXT)
-
-
 def open_email(token: str | None) -> str | None:
     return None if token is None else keyring().decrypt(token, context=EMAIL_CONTEXT)
 
 
 def open_phone(token: str | None) -> str | None:
     return None if token is None else keyring().decrypt(token, context=PHONE_CONTEXT)
-
-
-def current_key_id() -> str:
-    return keyring().current_id
