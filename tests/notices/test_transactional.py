@@ -1,0 +1,108 @@
+"""Transactional messages: persisted first, sent through the real SDKs, retried a bounded number of times,
+never sent once useless, and swept back to the queue when the queue or a worker lost them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import utcnow
+from app.kit.ratelimit import LocalLimiter
+from app.notices.transactional import service
+from app.notices.transactional.models import TransactionalMessage
+from app.providers.sendgrid import SendGridEmailSender
+from app.providers.twilio import TwilioSmsSender
+from app.worker import _JOBS
+from tests.fakes.sendgrid_server import FakeSendGrid
+from tests.fakes.twilio_server import FakeTwilio
+
+
+def send(factory: sessionmaker[Session], message_id: int, email: SendGridEmailSender,
+         sms: TwilioSmsSender) -> float | None:
+    return service.send_one(factory, message_id, email_sender=email, sms_sender=sms,
+                            limiter_for=lambda _channel: LocalLimiter(1000))
+
+
+def queued_jobs(session: Session) -> list[tuple[str, dict[str, int]]]:
+    return list(session.info.get(_JOBS, []))
+
+
+def test_a_message_is_a_row_before_its_id_is_queued_and_the_queue_carries_no_contact(session: Session) -> None:
+    message = service.queue_message(session, kind="check_code", channel="sms", to="+447700900123", body="123456 code")
+    assert message.id is not None and message.status == "queued"
+    assert "+447700900123" not in message.to_enc and "123456" not in (message.body_enc or "")
+    assert queued_jobs(session) == [(service.SEND_ACTOR, {"message_id": message.id})]
+
+
+def test_sent_through_the_real_sdks_and_the_content_cleared(
+        session: Session, session_factory: sessionmaker[Session], sendgrid_sender: SendGridEmailSender,
+        sendgrid_fake: FakeSendGrid, twilio_sender: TwilioSmsSender, twilio_fake: FakeTwilio) -> None:
+    text = service.queue_message(session, kind="check_code", channel="sms", to="+447700900123", body="123456 is it")
+    mail = service.queue_message(session, kind="check_code", channel="email", to="a@kent.example.org",
+                                 subject="Your code", body="654321 is it")
+    session.flush()
+    assert send(session_factory, text.id, sendgrid_sender, twilio_sender) is None
+    assert send(session_factory, mail.id, sendgrid_sender, twilio_sender) is None
+    assert [(m.to, m.body) for m in twilio_fake.messages] == [("+447700900123", "123456 is it")]
+    assert len(sendgrid_fake.messages) == 1
+    for message in (text, mail):
+        session.refresh(message)
+        assert message.status == "sent" and message.body_enc is None and message.provider_message_id
+
+
+def test_retryable_failures_back_off_and_end_after_the_maximum_attempts(
+        session: Session, session_factory: sessionmaker[Session], sendgrid_sender: SendGridEmailSender,
+        twilio_sender: TwilioSmsSender, twilio_fake: FakeTwilio) -> None:
+    message = service.queue_message(session, kind="check_code", channel="sms", to="+447700900124", body="1")
+    session.flush()
+    twilio_fake.fail_next(10, status=503)
+    delay = send(session_factory, message.id, sendgrid_sender, twilio_sender)
+    session.refresh(message)
+    assert delay is not None and delay > 0 and message.status == "queued" and message.attempts == 1
+    assert send(session_factory, message.id, sendgrid_sender, twilio_sender) is None, "not due yet: not sent"
+    for _ in range(10):
+        session.execute(update(TransactionalMessage).values(next_attempt_at=utcnow()))
+        if send(session_factory, message.id, sendgrid_sender, twilio_sender) is None:
+            break
+    session.refresh(message)
+    assert message.status == "failed" and message.attempts == 5 and message.body_enc is None
+    assert twilio_fake.messages == []
+
+
+def test_a_permanent_failure_ends_at_once(session: Session, session_factory: sessionmaker[Session],
+                                          sendgrid_sender: SendGridEmailSender, twilio_sender: TwilioSmsSender,
+                                          twilio_fake: FakeTwilio) -> None:
+    message = service.queue_message(session, kind="check_code", channel="sms", to="+447700900125", body="1")
+    session.flush()
+    twilio_fake.fail_next(1, status=400, code=21211, message="Invalid 'To' Phone Number")
+    assert send(session_factory, message.id, sendgrid_sender, twilio_sender) is None
+    session.refresh(message)
+    assert message.status == "failed" and message.attempts == 1
+
+
+def test_a_code_past_its_expiry_is_not_sent(session: Session, session_factory: sessionmaker[Session],
+                                            sendgrid_sender: SendGridEmailSender, twilio_sender: TwilioSmsSender,
+                                            twilio_fake: FakeTwilio) -> None:
+    message = service.queue_message(session, kind="check_code", channel="sms", to="+447700900126", body="1",
+                                    expires_at=utcnow() - timedelta(seconds=1))
+    session.flush()
+    assert send(session_factory, message.id, sendgrid_sender, twilio_sender) is None
+    session.refresh(message)
+    assert message.status == "expired" and twilio_fake.messages == []
+
+
+def test_the_sweeper_requeues_what_the_queue_or_a_killed_worker_lost(session: Session) -> None:
+    lost = service.queue_message(session, kind="check_code", channel="sms", to="+447700900127", body="1")
+    leased = service.queue_message(session, kind="check_code", channel="sms", to="+447700900128", body="2")
+    fresh = service.queue_message(session, kind="check_code", channel="sms", to="+447700900129", body="3")
+    now = utcnow()
+    lost.next_attempt_at = now - timedelta(minutes=1)
+    leased.status, leased.lease_until = "sending", now - timedelta(seconds=1)
+    session.flush()
+    session.info.pop(_JOBS, None)
+    assert service.sweep(session) == 2
+    assert sorted(kw["message_id"] for _, kw in queued_jobs(session)) == sorted([lost.id, leased.id])
+    assert leased.status == "queued" and fresh.status == "queued"
+    assert session.execute(select(TransactionalMessage).where(TransactionalMessage.status == "sending")).first() is None
