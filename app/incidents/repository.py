@@ -18,6 +18,11 @@ class IncidentRepository(Repository[Incident]):
     def by_code(self, code: str) -> Incident | None:
         return self.get_one_or_none(select(Incident).where(Incident.code == code))
 
+    def version(self) -> tuple[int, object]:
+        """How many incidents there are and when the newest change was: changes whenever the public page may."""
+        count, newest = self.session.execute(select(func.count(Incident.id), func.max(Incident.updated_at))).one()
+        return int(count), newest
+
     def newest(self) -> Sequence[Incident]:
         return self.list(select(Incident).order_by(Incident.created_at.desc(), Incident.id.desc()))
 

@@ -65,6 +65,17 @@ def public_update(session: Session, *, code: str, number: int) -> tuple[Incident
     return found, update
 
 
+def content_version(session: Session) -> tuple[int, object]:
+    """A value that changes whenever anything on the public incident page or feed may have changed."""
+    return IncidentRepository(session).version()
+
+
+def _touch(found: Incident) -> None:
+    # Updates, questions and guidance live in tables of their own: the incident's own change time is the
+    # page's version, so it moves with them.
+    found.updated_at = utcnow()
+
+
 def incidents_by_code(session: Session) -> dict[str, Incident]:
     """Every incident per code, for validating imports."""
     return {i.code: i for i in IncidentRepository(session).all()}
@@ -219,6 +230,7 @@ def add_update(
                        title_cy=title_cy, body_cy=body_cy, published_at=when, updated_at=when),
         flush=True,
     )
+    _touch(incident)
     audit_service.record(session, actor=actor, action="incident.update", subject=f"incident:{incident.id}",
                          code=incident.code, number=update.number)
     return update
@@ -247,6 +259,7 @@ def set_faq(session: Session, *, code: str, en: Sequence[content.Question], cy: 
     for position, (q_en, q_cy) in enumerate(zip(en, cy, strict=True), start=1):
         repo.add(IncidentQuestion(incident_id=found.id, position=position, question=q_en.question,
                                   question_cy=q_cy.question, answer=q_en.answer, answer_cy=q_cy.answer))
+    _touch(found)
     session.flush()
     audit_service.record(session, actor=actor, action="incident.faq", subject=f"incident:{found.id}", code=code,
                          questions=len(en))
@@ -265,6 +278,7 @@ def set_guidance(session: Session, *, code: str, category: str, en: str, cy: str
         row = repo.add(IncidentGuidance(incident_id=found.id, category_id=cat.id, guidance=en, guidance_cy=cy))
     else:
         row.guidance, row.guidance_cy = en, cy
+    _touch(found)
     session.flush()
     audit_service.record(session, actor=actor, action="incident.guidance", subject=f"incident:{found.id}",
                          code=code, category=category)
