@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     AUDIT_KEY: SecretStr = SecretStr(DEV_AUDIT_KEY)
     PUBLIC_BASE_URL: str = "http://127.0.0.1:8000"
     ORGANISATION_NAME: str = "Police Staff Association"
+    # Its name on Welsh pages; empty: the English name (or, for the default name, its Welsh).
+    ORGANISATION_NAME_CY: str = ""
     HELPLINE_NUMBER: str = "0300 000 0000"
     NOTICE_FROM_EMAIL: str = "notices@example.org"
 
@@ -189,6 +191,15 @@ class Settings(BaseSettings):
         if problems:
             raise InsecureSettings("refusing to start in production: " + "; ".join(problems))
         return self
+
+    def organisation_name(self, lang: str) -> str:
+        """The organisation's name as a page in `lang` shows it."""
+        if lang == "cy":
+            if self.ORGANISATION_NAME_CY:
+                return self.ORGANISATION_NAME_CY
+            if self.ORGANISATION_NAME == "Police Staff Association":
+                return "Cymdeithas Staff yr Heddlu"
+        return self.ORGANISATION_NAME
 
     @property
     def https(self) -> bool:

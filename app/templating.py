@@ -36,7 +36,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
         "_": t.gettext,
         "ngettext": t.ngettext,
         "lang": lang,
-        "org_name": settings.ORGANISATION_NAME,
+        "org_name": settings.organisation_name(lang),
         "helpline_number": settings.HELPLINE_NUMBER,
         "request_path": request.url.path,
         "staff": getattr(request.state, "staff", None),  # the signed-in staff member, on staff pages

@@ -71,7 +71,7 @@ def updates_feed(request: Request) -> Response:
         lang = _lang(request)
         body = feed.build(incidents=incident_service.public_incidents(session), base_url=settings.PUBLIC_BASE_URL,
                           lang=lang, title=translations(lang).gettext("Incident updates"),
-                          organisation=settings.ORGANISATION_NAME, now=utcnow())
+                          organisation=settings.organisation_name(lang), now=utcnow())
         # The language comes from ?lang=, else the remembered choice or the browser's: caches keep them apart.
         return Response(body, media_type="application/atom+xml; charset=utf-8",
                         headers={"Vary": "Cookie, Accept-Language"})

@@ -172,3 +172,16 @@ def test_no_english_is_left_on_a_welsh_page(client: TestClient, session: Session
     left = [p for p in english_phrases() if p in text]
     assert not left, left
     assert "What happened" not in text and "Helpline" not in text
+    assert "Police Staff Association" not in text and "Cymdeithas Staff yr Heddlu" in text
+
+
+def test_the_organisation_has_its_welsh_name_on_welsh_pages() -> None:
+    from app.config import Settings
+
+    assert Settings().organisation_name("cy") == "Cymdeithas Staff yr Heddlu"
+    assert Settings().organisation_name("en") == "Police Staff Association"
+    renamed = Settings(ORGANISATION_NAME="Police Federation")
+    assert renamed.organisation_name("cy") == "Police Federation", "never a Welsh name for another organisation"
+    both = Settings(ORGANISATION_NAME="Police Federation", ORGANISATION_NAME_CY="Ffederasiwn yr Heddlu")
+    assert both.organisation_name("cy") == "Ffederasiwn yr Heddlu"
+    assert both.organisation_name("en") == "Police Federation"
