@@ -120,6 +120,10 @@ def worker(threads: Annotated[int, typer.Option(help="Worker threads in this pro
     if settings.embedded:
         console.print("PORTAL_BROKER_URL is not set: the embedded default runs its worker inside `portal serve`")
         raise typer.Exit(2)
+    if settings.WORKER_METRICS_PORT:
+        from app import metrics
+
+        metrics.prepare_multiprocess()  # before the actors' modules load prometheus_client
     load_actors()
     from app.notices.tasks import warm_up
     from app.worker import coordination
@@ -132,6 +136,12 @@ def worker(threads: Annotated[int, typer.Option(help="Worker threads in this pro
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if settings.WORKER_METRICS_PORT:
+        from app.worker import broker
+
+        metrics.serve(broker, host=settings.WORKER_METRICS_HOST, port=settings.WORKER_METRICS_PORT)
+        console.print(f"worker metrics at http://{settings.WORKER_METRICS_HOST}:{settings.WORKER_METRICS_PORT}"
+                      "/metrics")
     # A low prefetch stops the first worker to poll from taking every sender job of a campaign.
     w = scaled_worker(threads)
     codes = transactional_worker(settings.TRANSACTIONAL_WORKER_THREADS)

@@ -152,6 +152,9 @@ class Settings(BaseSettings):
 
     LOG_LEVEL: str = "INFO"
     LOG_JSON: bool = False
+    # `portal worker` serves Prometheus metrics on this port when set (each worker process needs its own).
+    WORKER_METRICS_PORT: int | None = None
+    WORKER_METRICS_HOST: str = "127.0.0.1"
 
     # Embedded default: load demo data on the first start of an empty database.
     DEMO_ON_FIRST_START: bool = True
@@ -207,8 +210,11 @@ class Settings(BaseSettings):
         return self.PUBLIC_BASE_URL.startswith("https://")
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.DATABASE_URL.startswith("sqlite")
+    def accept_drama_numbers(self) -> bool:
+        """Whether imports accept Ofcom's drama-range phone numbers (as mobiles)."""
+        if self.ACCEPT_DRAMA_NUMBERS is None:
+            return self.ENV is not Environment.PRODUCTION
+        return self.ACCEPT_DRAMA_NUMBERS
 
     @property
     def embedded(self) -> bool:
@@ -217,13 +223,6 @@ class Settings(BaseSettings):
     @property
     def email_provider(self) -> str:
         return "sendgrid" if self.SENDGRID_API_KEY else "outbox"
-
-    @property
-    def accept_drama_numbers(self) -> bool:
-        """Whether imports accept Ofcom's drama-range phone numbers (as mobiles)."""
-        if self.ACCEPT_DRAMA_NUMBERS is None:
-            return self.ENV is not Environment.PRODUCTION
-        return self.ACCEPT_DRAMA_NUMBERS
 
     @property
     def sms_provider(self) -> str:
