@@ -8,40 +8,18 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from app.auth import service as auth_service
 from app.auth.models import Role
-from app.db import default_session_factory, session_scope
+from tests.browser.staff import PASSWORD, invite, make_staff
+from tests.browser.staff import sign_in as _sign_in
 from tests.browser.test_check_status import axe_clean
 from tests.operators import Operator
 
 pytestmark = pytest.mark.browser
-PASSWORD = "a phrase only I know"
-
-
-def _invite(email: str, role: Role) -> str:
-    with session_scope(default_session_factory()) as session:
-        return auth_service.invite_staff(session, email=email, role=role, actor="test").url
-
-
-def _admin(email: str) -> Operator:
-    with session_scope(default_session_factory()) as session:
-        created = auth_service.create_staff(session, email=email, role=Role.ADMIN, password=PASSWORD, actor="test")
-        return Operator(created.user.email, PASSWORD, created.totp_secret)
-
-
-def _sign_in(page, base: str, who: Operator) -> None:  # type: ignore[no-untyped-def]
-    page.goto(base + "/staff/login")
-    page.get_by_label("Email address").fill(who.email)
-    page.get_by_label("Password").fill(who.password)
-    page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Enter your code")
-    page.get_by_label("Code from your authenticator app").fill(who.code())
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_a_new_agent_enrols_signs_out_and_back_in_and_ends_another_session(  # type: ignore[no-untyped-def]
         browser, page, live_server: str) -> None:
-    link = _invite("new.agent@example.org", Role.AGENT).replace("http://127.0.0.1:8000", live_server)
+    link = invite("new.agent@example.org", Role.AGENT, base_url=live_server)
     page.goto(link)
     expect(page.get_by_role("heading", level=1)).to_have_text("Choose your password")
     axe_clean(page)
@@ -109,7 +87,7 @@ def test_a_new_agent_enrols_signs_out_and_back_in_and_ends_another_session(  # t
 
 
 def test_an_admin_adds_a_person_and_manages_their_account(page, live_server: str) -> None:  # type: ignore[no-untyped-def]
-    boss = _admin("boss@example.org")
+    boss = make_staff("boss@example.org", Role.ADMIN)
     _sign_in(page, live_server, boss)
     page.get_by_role("link", name="Staff accounts").first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Staff accounts")
