@@ -14,7 +14,8 @@ for --seconds (10), and reports requests per second and p50/p99 latency:
 * floor: GET /healthz (the bare endpoint of the same app and server);
 * incident page: GET /;
 * code request: POST /check, members' and strangers' identifiers in turn (each median is printed too:
-  the same work is done for both, so they should match within noise);
+  the same work is done for both, so they should match within noise); then the wait until the worker
+  has looked every check up and sent the members' codes (its rate is printed);
 * code check: POST /check/code with a wrong code against each thread's own check (the same work as a
   right code but the sign-in; the right code is timed in the flows);
 * flows: the whole journey per thread, again and again: /check, POST /check with a member's number,
@@ -179,6 +180,19 @@ class Outbox:
             time.sleep(0.05)
         raise TimeoutError(f"no code for {address} within {timeout:.0f} s")
 
+    def drain(self, timeout: float = 300) -> float:
+        """Wait until every check is looked up and every code sent (the worker's backlog); the seconds waited."""
+        start = time.perf_counter()
+        while time.perf_counter() - start < timeout:
+            with self.lock:
+                left = self.db.scalar(
+                    "SELECT (SELECT count(*) FROM verification_challenges WHERE status = 'pending')"
+                    " + (SELECT count(*) FROM transactional_messages WHERE status IN ('queued', 'sending'))")
+            if not left:
+                return time.perf_counter() - start
+            time.sleep(0.2)
+        raise TimeoutError(f"the worker still had {left} checks or codes to do after {timeout:.0f} s")
+
     def last_id(self) -> int:
         with self.lock:
             return int(self.db.scalar("SELECT coalesce(max(id), 0) FROM outbox_messages"))
@@ -266,6 +280,12 @@ def run_all(base_url: str, db: h.Database, threads: int, seconds: float) -> dict
 
     requests = run_phase("code request", threads, seconds, check_setup, code_request)
     phases["code_request"] = requests.figures()
+    # Half of those were members: the worker looks every check up and sends the members' codes.
+    checks = len(requests.latencies)
+    drained = outbox.drain()
+    phases["code_request"]["worker_backlog"] = {
+        "checks": checks, "drained_after_seconds": round(drained, 1),
+        "checks_per_second": round(checks / (requests.seconds + drained), 1)}
 
     def code_check_setup(_: int) -> dict[str, Any]:
         b = Browser(base_url)
@@ -281,6 +301,7 @@ def run_all(base_url: str, db: h.Database, threads: int, seconds: float) -> dict
         phase.add(took)
 
     phases["code_check_wrong"] = run_phase("code check", threads, seconds, code_check_setup, code_check).figures()
+    outbox.drain()
 
     sessions: list[Browser] = []
     sessions_lock = threading.Lock()
@@ -300,6 +321,7 @@ def run_all(base_url: str, db: h.Database, threads: int, seconds: float) -> dict
         asked = time.perf_counter()
         code, _ = outbox.code_for(email, after)
         delivery.add(time.perf_counter() - asked)
+        b.conn.close()  # a person takes a while to read the code: the server has closed an idle connection
         status, _, took = b.request("POST", "/check/code", {"code": code, "csrf_token": b.token("/check/code")})
         if status != 303:
             raise RuntimeError(f"POST /check/code with the right code: {status}")
@@ -352,6 +374,9 @@ def report(result: dict[str, Any]) -> None:
         line("incident page GET /", incident, f" [target >= 0.5x, p99 < 50 ms: {incident_ok}]"),
         line("code request POST /check", req, f"; median member {req.get('p50_ms_member', 0):.1f} ms vs "
                                               f"stranger {req.get('p50_ms_stranger', 0):.1f} ms"),
+        ("worker: checks looked up", f"{req['worker_backlog']['checks_per_second']:.1f}/s",
+         f"{req['worker_backlog']['checks']} checks, done {req['worker_backlog']['drained_after_seconds']:.1f} s"
+         " after the requests stopped"),
         line("code check (wrong code)", p["code_check_wrong"]),
         line("code check (right code)", p["flows"]["right_code"], " (in flows)"),
         line("status page GET /status", p["status_page"]),

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit_service
@@ -105,12 +108,15 @@ def request_code(session: Session, *, identifier: str, language: str) -> Issued:
     return Issued(token, challenge.identifier_hash)
 
 
-def resolve_challenge(session: Session, *, challenge_id: int) -> None:
-    """(Worker) Look the identifier up; for a member, supersede older codes and send a new one."""
+def resolve_challenge(session: Session, *, challenge_id: int) -> int | None:
+    """(Worker) Look the identifier up; for a member, supersede older codes and write a new one's message.
+
+    Returns the id of that message, for the caller to send once this transaction has committed.
+    """
     repo = ChallengeRepository(session)
     challenge = repo.get(challenge_id)
     if challenge is None or challenge.status != ChallengeStatus.PENDING or challenge.identifier_enc is None:
-        return
+        return None
     identifier = pii.keyring().decrypt(challenge.identifier_enc, context=IDENTIFIER_CONTEXT)
     challenge.identifier_enc = None  # looked up: no need to keep what was typed
     challenge.resolved_at = utcnow()
@@ -119,12 +125,12 @@ def resolve_challenge(session: Session, *, challenge_id: int) -> None:
     if member_id is None:
         challenge.status = ChallengeStatus.UNMATCHED
         audit_service.record(session, actor="system", action="check.unmatched", subject=f"challenge:{challenge.id}")
-        return
+        return None
     challenge.member_id = member_id
-    _send_code(session, challenge)
+    return _send_code(session, challenge)
 
 
-def _send_code(session: Session, challenge: VerificationChallenge) -> None:
+def _send_code(session: Session, challenge: VerificationChallenge) -> int | None:
     assert challenge.member_id is not None
     profile = member_service.profile(session, challenge.member_id)
     now = utcnow()
@@ -137,7 +143,7 @@ def _send_code(session: Session, challenge: VerificationChallenge) -> None:
         challenge.status = ChallengeStatus.UNMATCHED  # nothing to send to: the helpline can help instead
         audit_service.record(session, actor="system", action="check.no_contact",
                              subject=f"member:{challenge.member_id}")
-        return
+        return None
     ChallengeRepository(session).supersede_live(challenge.member_id, keep_id=challenge.id, now=now)
     code = f"{secrets.randbelow(10**6):06d}"
     challenge.code_hash = hashing.code_hash(challenge.id, code)
@@ -145,10 +151,11 @@ def _send_code(session: Session, challenge: VerificationChallenge) -> None:
     challenge.status = ChallengeStatus.SENT
     challenge.attempts = 0
     subject, body = code_message(code, channel=channel, language=challenge.language)
-    transactional.queue_message(session, kind="check_code", channel=channel, to=to, subject=subject, body=body,
-                                expires_at=challenge.expires_at)
+    message = transactional.queue_message(session, kind="check_code", channel=channel, to=to, subject=subject,
+                                          body=body, expires_at=challenge.expires_at, enqueue_send=False)
     audit_service.record(session, actor="system", action="check.code_sent", subject=f"member:{challenge.member_id}",
                          challenge=challenge.id, channel=channel)
+    return message.id
 
 
 def code_message(code: str, *, channel: str, language: str) -> tuple[str, str]:
@@ -199,15 +206,16 @@ def resend_code(session: Session, *, token: str) -> None:
     enqueue(session, "lookup.resend_code", challenge_id=challenge.id)
 
 
-def send_again(session: Session, *, challenge_id: int) -> None:
-    """(Worker) The code for a resend: a new one for a member, nothing for anyone else."""
+def send_again(session: Session, *, challenge_id: int) -> int | None:
+    """(Worker) The code for a resend: a new one for a member, nothing for anyone else; the message's id."""
     challenge = ChallengeRepository(session).get(challenge_id)
     if challenge is None:
-        return
+        return None
     if challenge.status == ChallengeStatus.PENDING:
-        resolve_challenge(session, challenge_id=challenge_id)
-    elif challenge.status == ChallengeStatus.SENT and challenge.member_id is not None:
-        _send_code(session, challenge)
+        return resolve_challenge(session, challenge_id=challenge_id)
+    if challenge.status == ChallengeStatus.SENT and challenge.member_id is not None:
+        return _send_code(session, challenge)
+    return None
 
 
 def sweep_pending(session: Session) -> int:
@@ -272,7 +280,7 @@ def check_code(session: Session, *, token: str | None, code: str) -> CodeCheck:
 class Advice:
     code: str
     name: str
-    guidance: str
+    guidance: Markup  # the incident's own words for the category, else its standing guidance (safe HTML)
 
 
 @dataclass(frozen=True)
@@ -298,26 +306,71 @@ class MemberStatus:
     notices: list[NoticeLine]
 
 
-def member_status(session: Session, *, member_id: int, language: str) -> MemberStatus:
-    """Per published incident: affected or not, which data and what to do; and the notices we sent."""
-    profile = member_service.profile(session, member_id)
-    exposed = member_service.exposures_of(session, member_id=member_id)
+@dataclass(frozen=True)
+class _IncidentAdvice:
+    id: int
+    code: str
+    title: str
+    advice: dict[int, Advice]  # category id -> what to do
+
+
+@dataclass
+class _Cached:
+    version: object
+    checked_at: float
+    incidents: list[_IncidentAdvice]
+
+
+# The incidents and their advice, per language, as rendered: the same for every member, changed a few
+# times a day. Re-read when the incidents' version moves, and that is asked at most once a second.
+_ADVICE: dict[str, _Cached] = {}
+_ADVICE_LOCK = threading.Lock()
+RECHECK_SECONDS = 1.0
+
+
+def _incident_advice(session: Session, language: str) -> list[_IncidentAdvice]:
+    now = time.monotonic()
+    cached = _ADVICE.get(language)
+    if cached is not None and now - cached.checked_at < RECHECK_SECONDS:
+        return cached.incidents
+    version = incident_service.content_version(session)
+    if cached is not None and cached.version == version:
+        cached.checked_at = now
+        return cached.incidents
+    welsh = language == "cy"
     categories = incident_service.categories_by_id(session)
     incidents = []
     for public in incident_service.public_incidents(session):
         incident = public.incident
-        advice = []
-        for category_id in exposed.get(incident.id, []):
-            c = categories[category_id]
-            welsh = language == "cy"
-            advice.append(Advice(c.code, (c.name_cy if welsh else "") or c.name,
-                                 (c.guidance_cy if welsh else "") or c.guidance))
-        title = (incident.title_cy if language == "cy" else "") or incident.title
-        incidents.append(IncidentStatus(incident.code, title, bool(advice), advice))
+        guidance = incident_service.category_guidance(session, incident_id=incident.id, lang=language)
+        advice = {cid: Advice(c.code, (c.name_cy if welsh else "") or c.name, guidance[c.code])
+                  for cid, c in categories.items() if c.code in guidance}
+        incidents.append(_IncidentAdvice(incident.id, incident.code,
+                                         (incident.title_cy if welsh else "") or incident.title, advice))
+    with _ADVICE_LOCK:
+        _ADVICE[language] = _Cached(version, now, incidents)
+    return incidents
+
+
+def forget_incident_advice() -> None:
+    """Drop the cached incidents and advice (tests switch databases under one process)."""
+    with _ADVICE_LOCK:
+        _ADVICE.clear()
+
+
+def member_status(session: Session, *, member_id: int, language: str) -> MemberStatus:
+    """Per published incident: affected or not, which data and what to do; and the notices we sent.
+
+    Reading one's own status is not audited per view: the sign-in that opened the session is.
+    """
+    profile = member_service.profile(session, member_id)
+    exposed = member_service.exposures_of(session, member_id=member_id)
+    incidents = []
+    for incident in _incident_advice(session, language):
+        advice = [incident.advice[c] for c in exposed.get(incident.id, []) if c in incident.advice]
+        incidents.append(IncidentStatus(incident.code, incident.title, bool(advice), advice))
     notices = [NoticeLine(n.sent_at, n.channel, n.reference, n.status)
                for n in notice_service.notices_for_member(session, member_id=member_id)]
-    audit_service.record(session, actor=f"member:{member_id}", action="check.status_viewed",
-                         subject=f"member:{member_id}")
     return MemberStatus(profile.first_name if profile else "", incidents, notices)
 
 

@@ -21,10 +21,12 @@ pytestmark = pytest.mark.browser
 def code_worker(live_server: str) -> Iterator[None]:
     import dramatiq
 
+    from app.lookup.service import forget_incident_advice
     from app.notices.transactional import tasks as transactional_tasks
     from app.worker import Queues, broker, load_actors
 
     load_actors()
+    forget_incident_advice()
     # Senders are built once per process: build them again for this module's database.
     transactional_tasks.email_sender.cache_clear()
     transactional_tasks.sms_sender.cache_clear()

@@ -27,6 +27,7 @@ INCIDENT = "hq-test"
 
 def incident(session: Session) -> None:
     """A published incident (once per test transaction)."""
+    lookup_service.forget_incident_advice()
     if INCIDENT not in incident_service.incidents_by_code(session):
         incident_service.create_incident(session, code=INCIDENT, title="Headquarters breach",
                                          title_cy="Toriad pencadlys", summary="What happened.", published=True)
@@ -65,17 +66,19 @@ def run_jobs(session_factory: sessionmaker[Session]) -> int:
         message = dramatiq.Message.decode(queue.get_nowait())
         kwargs = message.kwargs or {}
         args = message.args or ()
+        to_send = None
         with session_factory() as session:
             if message.actor_name == lookup_service.RESOLVE_ACTOR:
-                lookup_service.resolve_challenge(session, challenge_id=kwargs.get("challenge_id", *args[:1]))
+                to_send = lookup_service.resolve_challenge(session, challenge_id=kwargs.get("challenge_id", *args[:1]))
             elif message.actor_name == "lookup.resend_code":
-                lookup_service.send_again(session, challenge_id=kwargs.get("challenge_id", *args[:1]))
+                to_send = lookup_service.send_again(session, challenge_id=kwargs.get("challenge_id", *args[:1]))
             elif message.actor_name == transactional.SEND_ACTOR:
-                transactional.send_one(session_factory, kwargs.get("message_id", *args[:1]),
-                                       email_sender=OutboxEmailSender(session_factory),
-                                       sms_sender=OutboxSmsSender(session_factory),
-                                       limiter_for=lambda _channel: LocalLimiter(1000))
+                to_send = kwargs.get("message_id", *args[:1])
             session.commit()
+        if to_send is not None:  # as the actors do: sent in the same job, after the commit
+            transactional.send_one(session_factory, to_send, email_sender=OutboxEmailSender(session_factory),
+                                   sms_sender=OutboxSmsSender(session_factory),
+                                   limiter_for=lambda _channel: LocalLimiter(1000))
         done += 1
     return done
 

@@ -46,15 +46,20 @@ LOST_AFTER = timedelta(seconds=20)
 
 
 def queue_message(session: Session, *, kind: str, channel: str, to: str, body: str, subject: str = "",
-                  expires_at: datetime | None = None) -> TransactionalMessage:
-    """Persist one message and queue its id; it reaches the broker when the caller's transaction commits."""
+                  expires_at: datetime | None = None, enqueue_send: bool = True) -> TransactionalMessage:
+    """Persist one message and queue its id; it reaches the broker when the caller's transaction commits.
+
+    A worker that will send the message itself right after its commit passes `enqueue_send=False`; if it
+    dies first, the sweeper queues the message.
+    """
     keys = pii.keyring()
     message = TransactionalRepository(session).add(TransactionalMessage(
         kind=kind, channel=channel, to_enc=keys.encrypt(to, context=TO_CONTEXT),
         subject_enc=keys.encrypt(subject, context=SUBJECT_CONTEXT) if subject else None,
         body_enc=keys.encrypt(body, context=BODY_CONTEXT), status=MessageStatus.QUEUED, attempts=0,
         next_attempt_at=utcnow(), expires_at=expires_at), flush=True)
-    enqueue(session, SEND_ACTOR, message_id=message.id)
+    if enqueue_send:
+        enqueue(session, SEND_ACTOR, message_id=message.id)
     return message
 
 

@@ -33,6 +33,11 @@ def sms_sender() -> SmsSender:
 @dramatiq.actor(actor_name=service.SEND_ACTOR, queue_name=Queues.TRANSACTIONAL, max_retries=0, time_limit=120_000,
                 priority=-10)
 def send_transactional(message_id: int) -> None:
+    deliver(message_id)
+
+
+def deliver(message_id: int) -> None:
+    """Send one message now (from any job on this queue); a retry comes back as a delayed job."""
     delay = service.send_one(default_session_factory(), message_id, email_sender=email_sender(),
                              sms_sender=sms_sender(), limiter_for=limiter)
     if delay is not None:
