@@ -40,22 +40,6 @@ def write_export(stream: IO[str], header: list[str], rows: Iterable[Iterable[Any
     return count
 
 
-def read_rows(
-    raw: IO[bytes] | Iterable[bytes], *, required: list[str], max_line: int = MAX_LINE_BYTES
-) -> Iterator[tuple[int, dict[str, str] | None, str | None]]:
-    """Stream (line number, row, error) from a UTF-8 CSV, tolerating a BOM and LF, CRLF or CR endings.
-
-    A row that cannot be read (not UTF-8, malformed, too long, wrong cell count) is yielded with row
-    None and the reason, so one bad row never stops the rest of the file from being checked. Raises
-    CsvFileError when the header itself is unusable.
-    """
-    header, lines = read_header(raw, required=required, max_line=max_line)
-    for line_no, data in lines:
-        parsed = parse_line(data, header, max_line=max_line)
-        if parsed is not None:
-            yield line_no, *parsed
-
-
 def read_header(
     raw: IO[bytes] | Iterable[bytes], *, required: list[str], max_line: int = MAX_LINE_BYTES
 ) -> tuple[list[str], Iterator[tuple[int, bytes | None]]]:
