@@ -131,7 +131,8 @@ def status_view(report: dict[str, Any], *, rate: float | None, planning: tuple[i
     counts: dict[str, dict[str, int]] = report["counts"]
     channels = sorted(counts)
     statuses = _order({s for by in counts.values() for s in by})
-    table = Table(title=f"campaign {report['id']} {report['name']!r}: {report['status']}", title_justify="left")
+    heading = Text(f"campaign {report['id']} {report['name']!r}: {report['status']}", style="bold")
+    table = Table()
     table.add_column("status")
     for channel in channels:
         table.add_column(channel, justify="right")
@@ -142,12 +143,14 @@ def status_view(report: dict[str, Any], *, rate: float | None, planning: tuple[i
         table.add_row(status, *[f"{n:,}" for n in cells], *([f"{sum(cells):,}"] if len(channels) > 1 else []),
                       end_section=status == statuses[-1] if statuses else False)
     pending = sum(by.get(s, 0) for by in counts.values() for s in PENDING)
-    lines = []
+    lines: list[Any] = []
     if report.get("stop_switch"):
         lines.append(Text("global stop switch is ON: nothing is sent until `portal resume-all`", style="red"))
     if planning is not None:
         planned, expected = planning
-        lines.append(Text(f"planning: {planned:,} of about {expected:,} deliveries planned"))
+        done = round(40 * min(planned / max(expected, 1), 1.0))
+        lines.append(Text.assemble(("━" * done, "green"), ("━" * (40 - done), "grey23"),
+                                   f" planning: {planned:,} of about {expected:,} deliveries planned"))
     if report["status"] in FINAL_STATES:
         lines.append(Text(f"campaign {report['status']}" + (f"; {pending:,} still to send" if pending else "")))
     elif rate is None:
@@ -158,7 +161,7 @@ def status_view(report: dict[str, Any], *, rate: float | None, planning: tuple[i
                           f" {finish:%H:%M:%S} UTC" + (" (planning may add more)" if planning else "")))
     else:
         lines.append(Text(f"nothing finished in the last {RATE_WINDOW:.0f} s; {pending:,} still to send"))
-    return Group(table, *lines)
+    return Group(heading, table, *lines)
 
 
 RATE_WINDOW = 30.0  # seconds of history behind the rate shown
