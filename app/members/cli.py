@@ -20,6 +20,10 @@ def _import(kind: str, file: Path, strict: bool, report: Path | None) -> None:
 
     run_migrations()
     report = report or file.with_suffix(file.suffix + ".rejected.csv")
+    if report.resolve() == file.resolve():
+        console.print(f"the rejected-rows report cannot replace the file being imported ({file})", markup=False,
+                      highlight=False)
+        raise typer.Exit(2)
     try:
         # Rejected rows stream to a new file beside the report, synced before the import commits and only
         # then renamed into place: an earlier report never survives, and a link at its path is replaced.

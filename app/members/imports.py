@@ -182,6 +182,8 @@ def _stage_file(
     copy_text = repo.dialect == "postgresql"
     if processes is None:
         processes = get_settings().IMPORT_PROCESSES or os.cpu_count() or 1
+    if multiprocessing.current_process().daemon:
+        processes = 1  # a daemonic process may not start processes of its own
     for chunk in _checked_chunks(source, checks, copy_text=copy_text, processes=processes, pool_after=pool_after):
         summary.rows += chunk.rows
         for line, errors in chunk.rejected:

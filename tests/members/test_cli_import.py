@@ -138,6 +138,9 @@ def test_a_report_path_that_cannot_be_created_is_refused_before_importing(fresh_
     path = write(tmp_path, member_row("U1"))
     result = runner.invoke(app, ["import-members", str(path), "--report", str(tmp_path / "no" / "such" / "r.csv")])
     assert result.exit_code == 2 and "cannot write the rejected-rows report" in result.output
+    result = runner.invoke(app, ["import-members", str(path), "--report", str(path)])
+    assert result.exit_code == 2 and "cannot replace the file being imported" in result.output
+    assert "U1" in path.read_text()
 
 
 def test_cr_only_files_import_and_a_huge_header_cell_is_a_message(fresh_database: str, tmp_path: Path) -> None:
