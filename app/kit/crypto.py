@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -13,6 +14,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 class KeyringError(ValueError):
     pass
+
+
+# Key ids are stored beside every sealed value (members.pii_key_id is 32 characters) and prefix each token.
+_KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,9 @@ class Keyring:
         for part in (p.strip() for p in spec.split(",") if p.strip()):
             key_id, _, b64 = part.rpartition(":") if ":" in part else ("k1", "", part)
             key_id = key_id.strip()
-            if not key_id or not key_id.isascii() or not key_id.isprintable() or "$" in key_id:
-                raise KeyringError("a PII key has an empty or unusable id: write id:base64key, e.g. k1:...")
+            if not _KEY_ID.fullmatch(key_id):
+                raise KeyringError("a PII key has an empty or unusable id: write id:base64key, the id 1-32 letters,"
+                                   " digits, '.', '_' or '-' (e.g. k1:...)")
             if key_id in keys:
                 raise KeyringError(f"PII key id {key_id!r} is listed more than once")
             try:

@@ -30,8 +30,6 @@ _ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Controls, format characters (bidi overrides and isolates, zero-width), line and paragraph separators,
 # private-use, surrogate and unassigned code points: invisible or misleading in a notice's text.
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
-# What COPY's text format treats specially.
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 
 Errors = list[tuple[str, str]]
 
@@ -175,6 +173,7 @@ def check_lines(checks: MemberChecks | ExposureChecks, header: list[str], lines:
     rows = 0
     staged: list[tuple[Any, ...]] = []
     rejected: list[tuple[int, Errors]] = []
+    escape: set[int] = set()  # staged rows whose line holds a backslash, which COPY text must escape
     for line_no, data in lines:
         parsed = parse_line(data, header, max_line=max_line)
         if parsed is None:
@@ -187,16 +186,22 @@ def check_lines(checks: MemberChecks | ExposureChecks, header: list[str], lines:
         values, errors = checks.check(row)
         if errors:
             rejected.append((line_no, errors))
+        elif values and data is not None and b"\\" in data:
+            escape.update(range(len(staged), len(staged) + len(values)))
         staged.extend((line_no, *v) for v in values)
-    return Chunk(rows, len(staged), _copy_text(staged) if copy_text else staged, rejected)
+    return Chunk(rows, len(staged), _copy_text(staged, escape) if copy_text else staged, rejected)
 
 
-def _copy_text(rows: list[tuple[Any, ...]]) -> str:
-    """Rows as the body of a COPY ... FROM STDIN in text format."""
+def _copy_text(rows: list[tuple[Any, ...]], escape: set[int]) -> str:
+    """Rows as the body of a COPY ... FROM STDIN in text format.
+
+    A staged row holds no tab, CR or LF (cell_errors refuses control characters; sealed values, indexes,
+    ids and key ids never hold one), so only a row whose line held a backslash needs escaping.
+    """
     out = []
-    for row in rows:
+    for i, row in enumerate(rows):
         parts = ["\\N" if v is None else ("t" if v else "f") if v is True or v is False else str(v) for v in row]
-        if _COPY_SPECIAL.search("".join([p for p, v in zip(parts, row, strict=True) if v is not None])):
+        if i in escape:
             parts = [p if v is None else _copy_escape(p) for p, v in zip(parts, row, strict=True)]
         out.append("\t".join(parts))
     out.append("")

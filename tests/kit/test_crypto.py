@@ -51,6 +51,7 @@ def test_bad_keys_are_refused(spec: str) -> None:
         (f"k1:{key()},k1:{key()}", "listed more than once"),
         (f":{key()}", "empty or unusable id"),
         (f"k$1:{key()}", "empty or unusable id"),
+        (f"{'k' * 33}:{key()}", "empty or unusable id"),  # ids are stored in a 32-character column
         (f"k1:{base64.b64encode(os.urandom(16)).decode()}", "is 16 bytes; it must be 32"),
     ],
 )
