@@ -215,7 +215,7 @@ async def _close_with(response: Response, scope: Scope, receive: Receive, send: 
 # own reading would trust any loopback peer); the server does not name itself; an idle keep-alive
 # connection is closed after a few seconds, and a request head that trickles in is cut off (serving.py).
 SERVER_OPTIONS: dict[str, object] = {
-    "http": "app.web.serving:HeadTimeoutProtocol",
+    "http": "app.web.serving:DeadlineProtocol",
     "proxy_headers": False,
     "server_header": False,
     "timeout_keep_alive": 5,

@@ -109,6 +109,34 @@ def test_a_request_head_that_trickles_in_is_cut_off(web: Stack) -> None:
     assert status == 200, "and the server still answers others"
 
 
+def test_a_body_no_route_reads_cannot_hold_the_connection(web: Stack) -> None:
+    """A GET whose body trickles in a byte a second: the page answers, then the connection is closed."""
+    sock = connect(web)
+    sock.settimeout(1.0)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nx")
+    answer, closed = b"", False
+    for _ in range(int(SAFETY)):
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            try:
+                sock.sendall(b"x")
+            except OSError:
+                closed = True
+                break
+            continue
+        except ConnectionResetError:
+            closed = True
+            break
+        if not chunk:
+            closed = True
+            break
+        answer += chunk
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert closed, "the server kept a trickling connection open"
+
+
 def test_a_kept_alive_connection_still_serves_a_second_request(web: Stack) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", web.port, timeout=SAFETY)
     for _ in range(2):
