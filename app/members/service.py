@@ -110,7 +110,7 @@ def profile(session: Session, member_id: int) -> MemberProfile | None:
         return None
     phone = pii.open_phone(member.phone_enc)
     # Unknown (imported before the check was recorded) counts as able to take SMS.
-    sms = phone is not None and getattr(member, "phone_sms", None) is not False
+    sms = phone is not None and member.phone_sms is not False
     return MemberProfile(member.id, member.first_name, member.last_name, member.preferred_language,
                          pii.open_email(member.email_enc), phone, sms)
 

@@ -167,3 +167,14 @@ def test_the_whole_check_in_welsh(web: TestClient, session: Session, session_fac
     assert "Toriad pencadlys" in status.text and "Allgofnodi" in status.text
     for english in ("Your status", "Your details were affected", "Sign out", "Messages we sent you"):
         assert english not in status.text
+
+
+def test_a_member_with_only_a_landline_gets_no_code_and_the_same_page(
+        web: TestClient, session: Session, session_factory: sessionmaker[Session]) -> None:
+    member(session, "C100009", email="", phone="020 7946 0991")
+    ask_for_code(web, "C100009")
+    page = web.get("/check/code")
+    assert page.status_code == 200 and "If we hold your details" in page.text
+    run_jobs(session_factory)
+    assert outbox.latest(session, to="+442079460991") == [], "a landline cannot take a text"
+    assert session.execute(select(TransactionalMessage)).first() is None
