@@ -43,7 +43,8 @@ def _shared_page(request: Request, name: str, build: Callable[[Session], Respons
             page = cache.confirm(key, version)
             if page is None:
                 response = build(session)
-                if response.status_code == 200:
+                # A page that drew a form token for this visitor is theirs alone (no public page does today).
+                if response.status_code == 200 and getattr(request.state, "csrf_binding", None) is None:
                     cache.keep(key, version, response)
                 return response
     return Response(page.body, media_type=page.media_type, headers=page.headers)
