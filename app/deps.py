@@ -17,4 +17,7 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit happens before the response is sent. With FastAPI's default ("request")
+# it happens after, so a browser following a 303 could arrive before the change (a new sign-in session,
+# say) is committed, and not see it.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
