@@ -70,3 +70,42 @@ def test_every_unsafe_method_is_checked(web: TestClient) -> None:
 
 def test_signed_webhooks_need_no_token(web: TestClient) -> None:
     assert web.post("/webhooks/t", data={"a": "b"}).text == "accepted"
+
+
+def row_counts(session: Session) -> dict[str, int]:
+    from app.models import Base
+
+    return {table.name: session.scalar(select(func.count()).select_from(table)) or 0
+            for table in Base.metadata.sorted_tables}
+
+
+def state_changing_routes(app: FastAPI) -> list[tuple[str, str]]:
+    import re
+
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    found = set()
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or (context.path or "").startswith(("/webhooks/", "/t/")):
+            continue
+        for method in route.methods & {"POST", "PUT", "PATCH", "DELETE"}:
+            found.add((method, re.sub(r"\{[^}]+\}", "1", context.path or "")))
+    return sorted(found)
+
+
+def test_every_state_changing_route_refuses_a_missing_or_foreign_token(edge_app: FastAPI, web: TestClient,
+                                                                        session: Session) -> None:
+    routes = state_changing_routes(edge_app)
+    assert ("POST", "/staff/login") in routes and ("POST", "/callback") in routes, routes
+    admin = make_staff(session, email="admin@example.org", role="admin")
+    web.post(f"/t/sign-in/staff/{admin.id}", data={"csrf_token": csrf_token(web)})
+    with TestClient(edge_app, follow_redirects=False) as other:
+        foreign = csrf_token(other)
+    before = row_counts(session)
+    for method, path in routes:
+        for token in (None, foreign):
+            data = {"csrf_token": token} if token else {}
+            answer = web.request(method, path, data={**data, "email": "x@example.org", "reference": "CB-1"})
+            assert answer.status_code == 403 and "nothing was changed" in answer.text, (method, path, token)
+    assert row_counts(session) == before
