@@ -11,6 +11,7 @@ from starlette.responses import Response
 from app.config import get_settings
 from app.db import session_scope, utcnow
 from app.deps import SessionDep
+from app.errors import NotFound
 from app.i18n import translations
 from app.incidents import feed, markdown
 from app.incidents import service as incident_service
@@ -60,8 +61,11 @@ def incident_page(request: Request) -> Response:
 
 
 @router.get("/updates/{code}/{number}")
-def update_page(request: Request, session: SessionDep, code: str, number: int) -> Response:
-    incident, update = incident_service.public_update(session, code=code, number=number)
+def update_page(request: Request, session: SessionDep, code: str, number: str) -> Response:
+    # A mistyped address is a page that does not exist (404), not a validation error.
+    if not number.isascii() or not number.isdigit() or len(number) > 6:
+        raise NotFound("no such update")
+    incident, update = incident_service.public_update(session, code=code, number=int(number))
     return render(request, "incidents/update.html", {"incident": incident, "update": update, "md": markdown.render})
 
 

@@ -70,7 +70,9 @@ def test_each_update_has_its_own_page(client: TestClient, session: Session) -> N
     assert "Hysbysiadau wedi'u hanfon" in visible_text(client.get("/updates/web-1/1?lang=cy").text)
     assert client.get("/updates/web-1/9").status_code == 404
     assert client.get("/updates/draft-1/1").status_code == 404
-    assert client.get("/updates/web-1/x").status_code in (404, 422)
+    for wrong in ("/updates/web-1/x", "/updates/web-1/-1", "/updates/web-1/99999999999", "/updates/web-1/%C2%B2"):
+        answer = client.get(wrong + "?lang=en")
+        assert answer.status_code == 404 and "Page not found" in answer.text, wrong
 
 
 def test_what_operators_write_reaches_the_page_escaped(client: TestClient, session: Session) -> None:
