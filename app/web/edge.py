@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
 from app.web import csrf
+from app.web.sessions import cookie_name as session_cookie_name
 
 log = logging.getLogger(__name__)
 
@@ -143,11 +144,17 @@ class WebEdge:
         return None
 
     def _with_pre_cookie(self, scope: Scope, send: Send) -> Send:
+        signed_in = session_cookie_name(self.settings) in Request(scope).cookies
+
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
                 value = scope.get("state", {}).get("new_pre_session")
                 if value:
-                    MutableHeaders(scope=message).append("set-cookie", csrf.pre_cookie_header(value, self.settings))
+                    headers.append("set-cookie", csrf.pre_cookie_header(value, self.settings))
+                # A page for someone signed in, or one that signs someone in or out, is kept by nobody.
+                if (signed_in or "set-cookie" in headers) and "cache-control" not in headers:
+                    headers["cache-control"] = "no-store"
             await send(message)
 
         return wrapped

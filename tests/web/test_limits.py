@@ -36,10 +36,16 @@ def make_app(session_factory, **settings: str) -> FastAPI:  # type: ignore[no-un
 
 @pytest.fixture
 def clean_redis() -> Iterator[None]:
+    """Only the request limits' keys go: other tests may share this Redis database."""
     client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
+
+    def clean() -> None:
+        for key in client.scan_iter("portal:limits*"):
+            client.delete(key)
+
+    clean()
     yield
-    client.flushdb()
+    clean()
     client.close()
 
 

@@ -202,3 +202,12 @@ def test_finished_sessions_are_pruned_after_a_week(web: TestClient, session: Ses
     left = {s.token_hash for s in session.scalars(select(WebSession)).all()}
     assert left == {live.token_hash, "b" * 64}
     assert signed_in_as(web) == "agent@example.org"
+
+
+def test_pages_for_someone_signed_in_are_not_cached(web: TestClient, session: Session) -> None:
+    assert "cache-control" not in web.get("/").headers, "public pages may be cached"
+    staff = make_staff(session)
+    answer = web.post(f"/t/sign-in/staff/{staff.id}", data={"csrf_token": csrf_token(web)})
+    assert answer.headers["cache-control"] == "no-store"
+    assert web.get("/t/me").headers["cache-control"] == "no-store"
+    assert web.get("/").headers["cache-control"] == "no-store"
