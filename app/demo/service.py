@@ -18,7 +18,6 @@ from app.auth.models import Role
 from app.branches import service as branch_service
 from app.branches.data import OFFICER_WEIGHTS
 from app.demo.incident import write_demo_incident
-from app.incidents import service as incident_service
 from app.members import imports
 
 INCIDENT_CODE = "hq-2019"
@@ -87,8 +86,7 @@ def load_demo(session: Session, *, members: int = 120_000, seed: int = 2019, wit
     """Load (or refresh) the demo organisation, incident, exposures and one staff login per role."""
     rng = random.Random(seed)
     branches = [(b.code, b.default_language) for b in branch_service.list_branches(session)]
-    if INCIDENT_CODE not in incident_service.incidents_by_code(session):
-        write_demo_incident(session, code=INCIDENT_CODE)
+    write_demo_incident(session, code=INCIDENT_CODE)
     member_summary = imports.import_members(
         session, source=_lines(_members(members, rng, branches), imports.MEMBER_COLUMNS),  # type: ignore[arg-type]
         actor="demo")

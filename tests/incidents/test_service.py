@@ -125,3 +125,15 @@ def test_guidance_per_category_overrides_the_standing_advice_for_that_incident(s
     with pytest.raises(NotFound, match="known: "):
         incident_service.set_guidance(session, code="inc-h", category="shoe_size", en="x", cy="y", actor="a")
     assert [d["category"] for a, _, d in audit_actions(session) if a == "incident.guidance"] == ["bank_details"] * 2
+
+
+def test_an_older_demo_incident_without_page_text_gets_it_and_a_full_one_is_left_alone(session: Session) -> None:
+    from app.demo.incident import write_demo_incident
+
+    incident_service.create_incident(session, code="hq-2019", title="Cyber attack on our headquarters systems",
+                                     summary="Old summary.", published=True)
+    filled = write_demo_incident(session, code="hq-2019")
+    assert filled is not None and filled.happened and filled.doing_cy and filled.helpline_hours
+    [shown] = incident_service.public_incidents(session)
+    assert len(shown.questions) == 6 and len(shown.guidance) == 5
+    assert write_demo_incident(session, code="hq-2019") is None
