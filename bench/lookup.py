@@ -381,7 +381,9 @@ def report(result: dict[str, Any]) -> None:
          f"{req['worker_backlog']['checks']} checks, done {req['worker_backlog']['drained_after_seconds']:.1f} s"
          " after the requests stopped"),
         line("code check (wrong code)", p["code_check_wrong"]),
-        line("code check (right code)", p["flows"]["right_code"], " (in flows)"),
+        ("code check (right code)", f"{p['flows']['right_code']['requests']}",
+         f"p50 {p['flows']['right_code']['p50_ms']:.1f} ms, p99 {p['flows']['right_code']['p99_ms']:.1f} ms"
+         " (in the flows, signing in)"),
         line("status page GET /status", p["status_page"]),
         (f"whole flows ({result['flow_threads']} at once)", f"{flows:.1f}/s",
          f"need {MORNING_FLOWS_PER_SECOND:.1f}/s: {targets['flows_headroom']:.1f}x; code delivered p50 "
