@@ -313,6 +313,8 @@ def transactional_worker(threads: int) -> QueueWorker:
 
     Campaign senders hold a thread for seconds at a time; a code must not wait for one to finish, so
     its queue has threads no campaign job can take, and is polled as quickly as the senders' queues.
+    Dramatiq warns at start that a second worker middleware was added to the broker: expected, each
+    worker's middleware adds consumers only for the queues its worker listens on.
     """
     return QueueWorker(broker, threads=threads, prefetch={Queues.TRANSACTIONAL: threads * 2}, worker_timeout=250,
                        queues={Queues.TRANSACTIONAL})

@@ -106,3 +106,14 @@ def test_the_sweeper_requeues_what_the_queue_or_a_killed_worker_lost(session: Se
     assert sorted(kw["message_id"] for _, kw in queued_jobs(session)) == sorted([lost.id, leased.id])
     assert leased.status == "queued" and fresh.status == "queued"
     assert session.execute(select(TransactionalMessage).where(TransactionalMessage.status == "sending")).first() is None
+
+
+def test_portal_worker_keeps_threads_that_only_take_transactional_jobs() -> None:
+    from app.worker import Queues, load_actors, scaled_worker, transactional_worker
+
+    load_actors()
+    codes = transactional_worker(2)
+    campaigns = scaled_worker(8)
+    assert codes.consumer_whitelist == {Queues.TRANSACTIONAL} and codes.worker_threads == 2
+    assert Queues.TRANSACTIONAL not in campaigns.consumer_whitelist
+    assert {Queues.EMAIL, Queues.SMS, Queues.PLANNING} <= campaigns.consumer_whitelist
