@@ -66,8 +66,9 @@ def create_app(settings: Settings | None = None, *, run_embedded_worker: bool | 
     app.add_middleware(PortalMiddleware, https=settings.https)
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
 
+    # Error pages are rendered like pages: sync handlers run in the thread pool, off the event loop.
     @app.exception_handler(AppError)
-    async def app_error(request: Request, exc: AppError) -> Response:
+    def app_error(request: Request, exc: AppError) -> Response:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
         if _wants_json(request):
             return JSONResponse({"error": exc.message}, status_code=exc.status_code, headers=headers)
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None, *, run_embedded_worker: bool | 
         return response
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _wants_json(request):
             return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=_allow_head(exc.headers))
         response = render(request, "errors/error.html", {"status": exc.status_code, "message": None},

@@ -12,6 +12,7 @@ import re
 import secrets
 import time
 
+import anyio
 from prometheus_client import Counter, Histogram
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -85,7 +86,8 @@ class PortalMiddleware:
             log.exception("unhandled error in %s %s", method, scope["path"])
             if response_started:
                 raise
-            await _error_page(scope)(scope, receive, send_wrapper)
+            page = await anyio.to_thread.run_sync(_error_page, scope)
+            await page(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

@@ -118,19 +118,19 @@ class WebEdge:
         limit = body_limit(scope["path"], self.settings)
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit.max_bytes):
-            return _page(scope, 413)
+            return await _page(scope, 413)
         try:
             with anyio.fail_after(self.settings.BODY_READ_TIMEOUT_SECONDS):
                 body = await _read_body(receive, limit.max_bytes)
         except BodyTooLarge:
-            return _page(scope, 413)
+            return await _page(scope, 413)
         except TimeoutError:
-            return _page(scope, 408)
+            return await _page(scope, 408)
         scope["state"]["_body"] = body
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         is_form = content_type == "application/x-www-form-urlencoded"
         if is_form and limit.max_fields is not None and body.count(b"&") + 1 > limit.max_fields:
-            return _page(scope, 413)
+            return await _page(scope, 413)
         if scope["path"].startswith("/webhooks/"):
             return None  # signed by the provider; the route checks the signature
         fields: list[tuple[str, str]] = []
@@ -140,7 +140,7 @@ class WebEdge:
         submitted = headers.get(csrf.HEADER) or next((v for k, v in fields if k == csrf.FIELD), None)
         if not csrf.is_valid(Request(scope).cookies, submitted, self.settings):
             log.info("csrf token missing or wrong", extra={"path": scope["path"]})
-            return _page(scope, 403, csrf_failed=True)
+            return await _page(scope, 403, csrf_failed=True)
         return None
 
     def _with_pre_cookie(self, scope: Scope, send: Send) -> Send:
@@ -202,14 +202,16 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _page(scope: Scope, status: int, *, csrf_failed: bool = False) -> Response:
+async def _page(scope: Scope, status: int, *, csrf_failed: bool = False) -> Response:
     from app.templating import render
 
-    request = Request(scope)
     if scope["path"].startswith(("/webhooks/", "/api/")):
         return PlainTextResponse({408: "Request timeout", 413: "Payload too large", 403: "Forbidden"}[status],
                                  status_code=status)
-    return render(request, "errors/error.html", {"status": status, "csrf_failed": csrf_failed}, status_code=status)
+    # Rendering is CPU work: in the thread pool, like every page.
+    return await anyio.to_thread.run_sync(
+        lambda: render(Request(scope), "errors/error.html", {"status": status, "csrf_failed": csrf_failed},
+                       status_code=status))
 
 
 async def _close_with(response: Response, scope: Scope, receive: Receive, send: Send) -> None:
