@@ -77,14 +77,29 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # Take the write lock up front: two deferred transactions upgrading to writers deadlock.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Take the write lock up front: two deferred transactions upgrading to writers deadlock. A
+            # transaction declared read-only (see `read_only`) takes none: in WAL mode it reads a snapshot
+            # and waits for no writer, so `campaign status` answers while senders hold the write lock.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     return create_engine(url, **kwargs)
+
+
+READ_ONLY = "portal_read_only"
+
+
+def read_only(session: Session) -> None:
+    """Declare that `session`'s next transaction only reads (call before its first statement).
+
+    On SQLite it then begins deferred instead of taking the write lock; elsewhere nothing changes.
+    """
+    bind = session.get_bind()
+    if isinstance(bind, Engine) and bind.dialect.name == "sqlite" and not session.in_transaction():
+        session.connection(execution_options={READ_ONLY: True})
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -187,6 +202,7 @@ def _at_head(url: str | None) -> bool:
     engine = create_db_engine(url or get_settings().DATABASE_URL)
     try:
         with engine.connect() as conn:
+            conn.execution_options(**{READ_ONLY: True})  # every command asks this: it must not wait for writers
             current = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
     except DBAPIError:  # no alembic_version yet: a new database
         return False

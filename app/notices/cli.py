@@ -159,17 +159,29 @@ def campaign_status(
         report = service.status_report(session, campaign_id).as_dict()
         if as_json:
             report["by_branch"] = evidence.counts_by_branch(session, campaign_id)
+            report["skipped_by_branch"] = evidence.skipped_by_branch(session, campaign_id)
             report["timeline"] = evidence.timeline(session, campaign_id, bucket=timedelta(minutes=bucket_minutes))
         return report
 
     report = run(report_of)
+    summary = audience_of(campaign_id) if report["planned_at"] is None and not report["counts"] else None
     if as_json:
+        if summary is not None:
+            report["audience_members"] = summary.members
         out.print_json(json.dumps(report, default=str))
         return
     out.print(f"campaign {report['id']} {report['name']!r}: [bold]{report['status']}[/bold]"
               + ("  [red](global stop switch is ON)[/red]" if report["stop_switch"] else ""))
+    if summary is not None:
+        # Nothing planned yet: say where the campaign stands and whom it would reach, not an empty table.
+        out.print(f"campaign {campaign_id} is {report['status']} and not planned yet: no deliveries so far"
+                  + (f" (scheduled for {report['scheduled_at']})" if report["scheduled_at"] else ""),
+                  highlight=False)
+        print_audience(summary)
+        return
     statuses = ["queued", "sending", "sent", "delivered", "failed", "bounced", "cancelled"]
-    channels = sorted(report["counts"])
+    channels = sorted(set(report["counts"]) | {c for c, n in report["no_address"].items() if n}
+                      | {c for c, n in report["suppressed"].items() if n})
     # Statuses down, channels across: readable in an 80-column terminal or a runbook's log.
     table = Table()
     table.add_column("status")
@@ -178,11 +190,17 @@ def campaign_status(
     if len(channels) > 1:
         table.add_column("all", justify="right")
     for status in [*statuses, "total"]:
-        cells = [sum(report["counts"][c].values()) if status == "total" else report["counts"][c].get(status, 0)
-                 for c in channels]
+        cells = [sum(report["counts"].get(c, {}).values()) if status == "total"
+                 else report["counts"].get(c, {}).get(status, 0) for c in channels]
         table.add_row(status, *[f"{n:,}" for n in cells], *([f"{sum(cells):,}"] if len(channels) > 1 else []),
-                      end_section=status == statuses[-1])
+                      end_section=status in (statuses[-1], "total"))
+    # Members planned no delivery: apart from the deliveries above, and never counted as failures.
+    for key, label in (("no_address", "no address on file"), ("suppressed", "suppressed, not sent")):
+        cells = [report[key].get(c, 0) for c in channels]
+        table.add_row(label, *[f"{n:,}" for n in cells], *([f"{sum(cells):,}"] if len(channels) > 1 else []))
     out.print(table)
+    if report["pending"] and report["status"] in ("sending", "paused"):
+        out.print(f"{report['pending']:,} deliveries still queued or at a provider", highlight=False)
 
 
 @campaign_app.command("export")
@@ -205,11 +223,18 @@ def campaign_unreached(
     from app.notices import evidence
 
     with working("finding the members no channel reached"):
-        members = run(lambda s: evidence.unreached(s, campaign_id))
+        report = run(lambda s: evidence.unreached_report(s, campaign_id))
+    members = report.members
     if csv_file:
         with csv_file.open("w", newline="", encoding="utf-8") as fh:
             evidence.write_unreached_csv(fh, members)
-    table = Table(title=f"campaign {campaign_id}: {len(members):,} members not reached")
+    if not report.final:
+        # A list taken mid-send is not the list of members to write to: say so before anything else.
+        out.print(f"[yellow]campaign {campaign_id} is {report.campaign_status}; {report.pending:,} deliveries are"
+                  " still queued or at a provider, so more members may yet be reached or missed.[/yellow]"
+                  " Run this again once it has completed.")
+    so_far = "" if report.final else " so far"
+    table = Table(title=f"campaign {campaign_id}: {len(members):,} members not reached{so_far}")
     for col in ("membership number", "name", "branch", "why"):
         table.add_column(col)
     for m in members[:200]:

@@ -13,9 +13,9 @@ from app.branches import service as branch_service
 from app.kit.contacts import mask_email, mask_phone
 from app.kit.csvsafe import write_export
 from app.members import service as member_service
-from app.notices.models import Channel
+from app.notices.models import CampaignStatus, Channel, SkipReason
 from app.notices.repository import DeliveryRepository
-from app.notices.service import get_campaign
+from app.notices.service import get_campaign, status_report
 
 DELIVERY_COLUMNS = ["campaign_id", "delivery_id", "reference", "membership_number", "branch", "channel", "language",
                     "destination", "status", "attempts", "provider_message_id", "error_code", "error", "planned_at",
@@ -67,8 +67,17 @@ class Unreached:
     why: str
 
 
+SKIP_REASONS = {
+    (Channel.EMAIL, SkipReason.NO_ADDRESS): "email: no email address on file",
+    (Channel.SMS, SkipReason.NO_ADDRESS): "sms: no number that can take SMS on file",
+    (Channel.EMAIL, SkipReason.SUPPRESSED): "email: address on the suppression list, not sent",
+    (Channel.SMS, SkipReason.SUPPRESSED): "sms: number on the suppression list, not sent",
+}
+
+
 def unreached(session: Session, campaign_id: int) -> list[Unreached]:
-    """Members of the campaign whom no channel reached (everything final, nothing sent or delivered)."""
+    """Members of the campaign whom no channel reached (everything final, nothing sent or delivered),
+    including those with no usable address on any of its channels."""
     get_campaign(session, campaign_id)
     repo = DeliveryRepository(session)
     ids = repo.unreached_member_ids(campaign_id)
@@ -77,6 +86,8 @@ def unreached(session: Session, campaign_id: int) -> list[Unreached]:
         chunk = ids[start : start + 2000]
         contacts = member_service.contacts(session, chunk, open_email=False, open_phone=False)
         reasons: dict[int, list[str]] = defaultdict(list)
+        for k in repo.member_skips(campaign_id, chunk):
+            reasons[k.member_id].append(SKIP_REASONS.get((k.channel, k.reason), f"{k.channel}: {k.reason}"))
         for d in repo.member_deliveries(campaign_id, chunk):
             detail = f" ({d.error_code}: {d.error})" if d.error_code else ""
             reasons[d.member_id].append(f"{d.channel} {d.status}{detail}")
@@ -89,16 +100,43 @@ def unreached(session: Session, campaign_id: int) -> list[Unreached]:
     return found
 
 
+@dataclass(frozen=True)
+class UnreachedReport:
+    """The members not reached so far, and whether that list is final."""
+
+    campaign_status: str
+    pending: int  # deliveries queued or at a provider: members among them may still be reached
+    members: list[Unreached]
+
+    @property
+    def final(self) -> bool:
+        return self.pending == 0 and self.campaign_status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
+
+
+def unreached_report(session: Session, campaign_id: int) -> UnreachedReport:
+    """`unreached`, with the campaign's state and what is still pending, so a list taken mid-send says so."""
+    report = status_report(session, campaign_id)
+    return UnreachedReport(report.campaign.status, report.pending, unreached(session, campaign_id))
+
+
 def write_unreached_csv(stream: IO[str], members: list[Unreached]) -> int:
     return write_export(stream, ["membership_number", "name", "branch", "why"],
                         ([m.membership_number, m.name, m.branch, m.why] for m in members))
 
 
 def counts_by_branch(session: Session, campaign_id: int) -> list[dict[str, Any]]:
-    """Counts by channel × branch × status now."""
+    """Counts of deliveries by channel × branch × status now."""
     codes = {b.id: b.code for b in branch_service.list_branches(session)}
     return [{"channel": ch, "status": st, "branch": codes.get(branch_id, str(branch_id)), "count": n}
             for ch, st, branch_id, n in DeliveryRepository(session).counts(campaign_id, by_branch=True)]
+
+
+def skipped_by_branch(session: Session, campaign_id: int) -> list[dict[str, Any]]:
+    """Members planned no delivery, by channel × branch × reason ("no_address" or "suppressed"): counted
+    apart from deliveries, because nothing was sent to them and no provider failed."""
+    codes = {b.id: b.code for b in branch_service.list_branches(session)}
+    return [{"channel": ch, "reason": reason, "branch": codes.get(branch_id, str(branch_id)), "count": n}
+            for ch, reason, branch_id, n in DeliveryRepository(session).skip_counts(campaign_id, by_branch=True)]
 
 
 def timeline(session: Session, campaign_id: int, *, bucket: timedelta = timedelta(minutes=5)) -> list[dict[str, Any]]:

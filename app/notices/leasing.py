@@ -146,7 +146,7 @@ def lease_chunk(factory: SessionFactory, campaign_id: int, channel: str) -> Leas
                 return 0.2  # other senders hold the due rows for the moment
             if pending == 0:
                 if campaign.planned_at is not None:
-                    complete_if_done(session, campaign)
+                    complete_if_done(session, campaign_id)
                     return None
                 return 1.0  # planning is still adding rows
             wait = (next_at - now).total_seconds() if next_at else settings.STALL_SECONDS

@@ -137,6 +137,30 @@ class Delivery(Base):
     failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class SkipReason(StrEnum):
+    NO_ADDRESS = "no_address"  # nothing on file for the channel (for SMS: no number that can take SMS)
+    SUPPRESSED = "suppressed"  # the contact is on the suppression list (unsubscribed, STOP, hard bounce)
+
+
+class Skipped(Base):
+    """A member in a campaign's audience who gets no delivery on a channel, and why.
+
+    Not a delivery: nothing was sent or tried, so these never count as provider failures. They are
+    counted apart (status, evidence) and listed among the members not reached.
+    """
+
+    __tablename__ = "campaign_skips"
+    __table_args__ = (UniqueConstraint("campaign_id", "member_id", "channel"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    branch_id: Mapped[int] = mapped_column(Integer)  # as for deliveries: evidence by branch without a join
+    channel: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class ProviderEvent(Base):
     """A provider webhook event, kept once (deduplicated) and without the recipient's address."""
 

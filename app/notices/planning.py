@@ -19,8 +19,9 @@ from app.db import SessionFactory, session_scope, utcnow
 from app.incidents import service as incident_service
 from app.members import service as member_service
 from app.notices import jobs
-from app.notices.models import Campaign, CampaignStatus, Channel, DeliveryStatus
+from app.notices.models import Campaign, CampaignStatus, Channel, DeliveryStatus, SkipReason
 from app.notices.repository import CampaignRepository, DeliveryRepository
+from app.notices.transitions import lock_status, reopen_for_fallback
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +98,13 @@ def variant_categories(variant: str) -> list[str]:
 
 
 def _row(ctx: PlanContext, *, member_id: int, branch_id: int, channel: str, language: str, variant: str,
-         now: datetime, failure: tuple[str, str] | None = None, fallback_of: int | None = None) -> dict[str, Any]:
+         now: datetime, fallback_of: int | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {
         "campaign_id": ctx.campaign_id, "member_id": member_id, "branch_id": branch_id, "channel": channel,
         "language": language, "variant": variant, "reference": "", "status": DeliveryStatus.QUEUED,
         "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now, "fallback_of_id": fallback_of,
         "failed_at": None, "error_code": None, "error": None,
     }
-    if failure:
-        row.update(status=DeliveryStatus.FAILED, failed_at=now, error_code=failure[0], error=failure[1])
     return row
 
 
@@ -124,9 +123,40 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     return []
 
 
+def _skip(ctx: PlanContext, *, member_id: int, branch_id: int, channel: str, reason: SkipReason,
+          now: datetime) -> dict[str, Any]:
+    return {"campaign_id": ctx.campaign_id, "member_id": member_id, "branch_id": branch_id, "channel": channel,
+            "reason": reason.value, "created_at": now}
+
+
+def _why_not(index: str | None, suppressed: set[str]) -> SkipReason | None:
+    """Why a contact cannot be used on its channel, or None if it can."""
+    if not index:
+        return SkipReason.NO_ADDRESS
+    return SkipReason.SUPPRESSED if index in suppressed else None
+
+
+def _sms_instead(ctx: PlanContext, *, member_id: int, branch_id: int, phone_index: str | None,
+                 suppressed: set[str], email_language: str, email_variant: str, now: datetime,
+                 fallback_of: int | None, rows: list[dict[str, Any]], skips: list[dict[str, Any]]) -> None:
+    """The SMS fallback for one member whose email cannot reach them: a delivery, or a skip saying why not."""
+    reason = _why_not(phone_index, suppressed)
+    if reason is not None:
+        skips.append(_skip(ctx, member_id=member_id, branch_id=branch_id, channel=Channel.SMS, reason=reason, now=now))
+        return
+    # The email's language and exposed categories (kept in its variant) stand for the SMS too.
+    language = ctx.language_for(Channel.SMS, email_language)
+    rows.append(_row(ctx, member_id=member_id, branch_id=branch_id, channel=Channel.SMS, language=language,
+                     variant=f"{language}:{email_variant.partition(':')[2]}", now=now, fallback_of=fallback_of))
+
+
 def plan_chunk(session: Session, ctx: PlanContext, after_id: int, limit: int,
                suppressed: dict[str, set[str]] | None = None) -> tuple[int, int]:
-    """Plan the next page of the audience; returns (last member id seen, members seen)."""
+    """Plan the next page of the audience; returns (last member id seen, members seen).
+
+    A member with no usable address on a channel gets no delivery there, but a skip row saying why
+    (no address on file, or suppressed); with SMS fallback, one with no usable email gets the SMS at once.
+    """
     repo = DeliveryRepository(session)
     exclude = repo.reached_member_ids(ctx.incident_id) if ctx.not_reached else None
     page = member_service.audience_page(
@@ -140,32 +170,35 @@ def plan_chunk(session: Session, ctx: PlanContext, after_id: int, limit: int,
             Channel.SMS: repo.suppressed(Channel.SMS, (m.phone_index for m in page if m.phone_index)),
         }
     now = utcnow()
-    rows = []
+    rows: list[dict[str, Any]] = []
+    skips: list[dict[str, Any]] = []
     for m in page:
         for channel in ctx.channels:
             index = m.email_index if channel == Channel.EMAIL else m.phone_index
-            failure = None
-            if not index:
-                what = "email address" if channel == Channel.EMAIL else "phone number"
-                failure = ("no_contact", f"no {what} on file")
-            elif index in suppressed[channel]:
-                failure = ("suppressed", f"this {channel.value} contact is on the suppression list")
             language = ctx.language_for(channel, m.language)
-            rows.append(_row(ctx, member_id=m.member_id, branch_id=m.branch_id, channel=channel, language=language,
-                             variant=ctx.variant(language, m.category_ids), now=now, failure=failure))
+            variant = ctx.variant(language, m.category_ids)
+            reason = _why_not(index, suppressed[channel])
+            if reason is None:
+                rows.append(_row(ctx, member_id=m.member_id, branch_id=m.branch_id, channel=channel,
+                                 language=language, variant=variant, now=now))
+                continue
+            skips.append(_skip(ctx, member_id=m.member_id, branch_id=m.branch_id, channel=channel, reason=reason,
+                               now=now))
+            if channel == Channel.EMAIL and ctx.sms_fallback:
+                _sms_instead(ctx, member_id=m.member_id, branch_id=m.branch_id, phone_index=m.phone_index,
+                             suppressed=suppressed[Channel.SMS], email_language=language, email_variant=variant,
+                             now=now, fallback_of=None, rows=rows, skips=skips)
     _insert(session, rows)
-    failed = [r["member_id"] for r in rows if r["channel"] == Channel.EMAIL and r["status"] == DeliveryStatus.FAILED]
-    if failed and ctx.sms_fallback:
-        plan_sms_fallback(session, repo.failed_email_ids(ctx.campaign_id, failed), ctx=ctx)
+    repo.insert_skips(skips)
     return page[-1].member_id, len(page)
 
 
-def plan_sms_fallback(session: Session, email_delivery_ids: Sequence[int], *, ctx: PlanContext | None = None
-                      ) -> list[int]:
+def plan_sms_fallback(session: Session, email_delivery_ids: Sequence[int]) -> list[int]:
     """Plan the SMS version for members whose email failed for good, if they have a usable phone.
 
-    The one place a fallback is planned, whether the email failed while planning, at the provider, on a
-    later bounce or out of attempts. Ids may span campaigns; `ctx` saves loading the context again.
+    The one place a fallback is planned for an email that failed: at the provider, on a later bounce or
+    out of attempts (a member with no usable email at all gets the SMS when planned, through the same
+    `_sms_instead`). Ids may span campaigns.
     """
     if not email_delivery_ids:
         return []
@@ -176,43 +209,40 @@ def plan_sms_fallback(session: Session, email_delivery_ids: Sequence[int], *, ct
             per_campaign.setdefault(d.campaign_id, []).append(d)
     new_ids: list[int] = []
     for campaign_id, failed in per_campaign.items():
-        if ctx is None or ctx.campaign_id != campaign_id:
-            campaign = CampaignRepository(session).get(campaign_id)
-            if campaign is None:
-                continue
-            context = PlanContext.load(session, campaign)
-        else:
-            context = ctx
-        new_ids += _fallback_rows(session, context, failed)
+        # Shared lock first: completion waits for these rows to commit, or they wait for it and reopen it.
+        status = lock_status(session, campaign_id, shared=True)
+        if status is None or status == CampaignStatus.CANCELLED:
+            continue  # nothing serves a cancelled campaign: a fallback would stay queued for ever
+        campaign = CampaignRepository(session).get(campaign_id)
+        assert campaign is not None
+        ctx = PlanContext.load(session, campaign)
+        if not ctx.sms_fallback:
+            continue
+        added = _fallback_rows(session, ctx, failed)
+        if added:
+            if status == CampaignStatus.COMPLETED:
+                reopen_for_fallback(session, campaign_id)
+            jobs.enqueue_senders(session, campaign_id, [Channel.SMS])
+        new_ids += added
     return new_ids
 
 
 def _fallback_rows(session: Session, ctx: PlanContext, failed: Sequence[Any]) -> list[int]:
-    if not ctx.sms_fallback or not failed:
-        return []
     repo = DeliveryRepository(session)
     contacts = member_service.contacts(session, [d.member_id for d in failed], open_email=False, open_phone=False)
     suppressed = repo.suppressed(Channel.SMS, (c.phone_index for c in contacts.values() if c.phone_index))
-    by_member = {d.member_id: d for d in failed}
     now = utcnow()
-    rows = []
-    for member_id, d in by_member.items():
+    rows: list[dict[str, Any]] = []
+    skips: list[dict[str, Any]] = []
+    for member_id, d in {d.member_id: d for d in failed}.items():
         contact = contacts.get(member_id)
-        if contact is None or not contact.phone_index or contact.phone_index in suppressed:
-            continue
-        # The email's language and exposed categories (kept in its variant) stand for the SMS too.
-        language = ctx.language_for(Channel.SMS, d.language)
-        rows.append(_row(ctx, member_id=member_id, branch_id=contact.branch_id, channel=Channel.SMS,
-                         language=language, variant=f"{language}:{d.variant.partition(':')[2]}", now=now,
-                         fallback_of=d.id))
-    new_ids = _insert(session, rows)
-    if new_ids:
-        campaign = CampaignRepository(session).get(ctx.campaign_id)
-        if campaign is not None and campaign.status == CampaignStatus.COMPLETED:
-            campaign.status = CampaignStatus.SENDING
-            campaign.completed_at = None
-        jobs.enqueue_senders(session, ctx.campaign_id, [Channel.SMS])
-    return new_ids
+        if contact is None:
+            continue  # the member has been erased since
+        _sms_instead(ctx, member_id=member_id, branch_id=contact.branch_id, phone_index=contact.phone_index,
+                     suppressed=suppressed, email_language=d.language, email_variant=d.variant, now=now,
+                     fallback_of=d.id, rows=rows, skips=skips)
+    repo.insert_skips(skips)
+    return _insert(session, rows)
 
 
 FIRST_PLAN_CHUNK = 1000

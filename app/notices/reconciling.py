@@ -12,7 +12,7 @@ from app.notices import jobs
 from app.notices.models import CampaignStatus, Channel
 from app.notices.planning import plan_sms_fallback
 from app.notices.repository import CampaignRepository, DeliveryRepository
-from app.notices.transitions import complete_if_done
+from app.notices.transitions import complete_if_done, try_transition
 
 
 @dataclass
@@ -51,9 +51,11 @@ def reconcile_campaigns(session: Session, result: Reconciled) -> None:
     campaigns = CampaignRepository(session)
     now = utcnow()
     for campaign in campaigns.with_status(CampaignStatus.SCHEDULED):
-        if campaign.scheduled_at is not None and campaign.scheduled_at <= now:
-            campaign.status = CampaignStatus.SENDING
-            campaign.started_at = now
+        if campaign.scheduled_at is None or campaign.scheduled_at > now:
+            continue
+        # Guarded: a pause or cancel committed since the read above wins, and the schedule is left alone.
+        if try_transition(session, campaign.id, expected=CampaignStatus.SCHEDULED, to=CampaignStatus.SENDING,
+                          started_at=campaign.started_at or now, heartbeat_at=None):
             jobs.enqueue_planning(session, campaign.id)
             result.started.append(campaign.id)
     stopped = campaigns.sending_stopped()
@@ -70,7 +72,7 @@ def reconcile_campaigns(session: Session, result: Reconciled) -> None:
             continue
         channels = deliveries.pending_channels(campaign.id)
         if not channels:
-            if complete_if_done(session, campaign):
+            if complete_if_done(session, campaign.id):
                 result.completed.append(campaign.id)
         elif not stopped:
             # Senders whose chain is still alive hold their slot, so these extra jobs give way at once.

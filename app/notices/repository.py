@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, String, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import BigInteger, String, and_, bindparam, case, func, literal, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -23,10 +23,12 @@ from app.notices.models import (
     NoticeTemplate,
     ProviderEvent,
     SendingSwitch,
+    Skipped,
     Suppression,
 )
 
 D = Delivery.__table__
+K = Skipped.__table__
 # What a sender needs of a leased row: fewer columns, less to decode per row.
 LEASED = (D.c.id, D.c.member_id, D.c.channel, D.c.language, D.c.variant, D.c.reference, D.c.attempts)
 
@@ -49,7 +51,8 @@ class CampaignRepository(Repository[Campaign]):
                                     .with_for_update(read=True, key_share=True))
 
     def with_status(self, *statuses: str) -> Sequence[Campaign]:
-        return self.list(select(Campaign).where(Campaign.status.in_(statuses)).order_by(Campaign.id))
+        return self.list(select(Campaign).where(Campaign.status.in_(statuses)).order_by(Campaign.id)
+                         .execution_options(populate_existing=True))
 
     def touch(self, campaign_id: int, now: datetime, every: timedelta = timedelta(seconds=1)) -> None:
         """Note activity; at most once per `every`, so many senders do not queue on the campaign's row lock."""
@@ -105,13 +108,10 @@ class DeliveryRepository:
         s = Suppression.__table__
         return set(self.session.execute(select(s.c.contact_index).where(s.c.channel == channel)).scalars())
 
-    def failed_email_ids(self, campaign_id: int, member_ids: Sequence[int]) -> list[int]:
-        found: list[int] = []
-        for chunk in _chunks(member_ids):
-            found.extend(self.session.execute(
-                select(D.c.id).where(D.c.campaign_id == campaign_id, D.c.channel == "email",
-                                     D.c.status == DeliveryStatus.FAILED, self._any(D.c.member_id, chunk))).scalars())
-        return found
+    def insert_skips(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Record members planned no delivery on a channel (once per campaign, member and channel)."""
+        if rows:
+            bulk.insert_new(self.session, K, rows, conflict=["campaign_id", "member_id", "channel"], returning="id")
 
     def suppressed(self, channel: str, indexes: Iterable[str]) -> set[str]:
         wanted = [i for i in set(indexes) if i]
@@ -286,12 +286,30 @@ class DeliveryRepository:
             yield from rows
             after = rows[-1].id
 
-    def unreached_member_ids(self, campaign_id: int) -> list[int]:
-        """Members of the campaign whom no channel reached and for whom nothing is still pending."""
-        ok = func.sum(case((D.c.status.in_([*REACHED, *PENDING]), 1), else_=0))
+    def skip_counts(self, campaign_id: int, by_branch: bool = False) -> list[Any]:
+        """(channel, reason[, branch_id], count) of members planned no delivery."""
+        cols = [K.c.channel, K.c.reason] + ([K.c.branch_id] if by_branch else [])
         return list(self.session.execute(
-            select(D.c.member_id).where(D.c.campaign_id == campaign_id).group_by(D.c.member_id)
-            .having(ok == 0).order_by(D.c.member_id)).scalars())
+            select(*cols, func.count()).where(K.c.campaign_id == campaign_id).group_by(*cols)).all())
+
+    def unreached_member_ids(self, campaign_id: int) -> list[int]:
+        """Members of the campaign whom no channel reached and for whom nothing is still pending
+        (including those with no usable address on any channel, who have skips and no deliveries)."""
+        both = union_all(
+            select(D.c.member_id, D.c.status).where(D.c.campaign_id == campaign_id),
+            select(K.c.member_id, literal("skipped").label("status")).where(K.c.campaign_id == campaign_id),
+        ).subquery()
+        ok = func.sum(case((both.c.status.in_([*REACHED, *PENDING]), 1), else_=0))
+        return list(self.session.execute(
+            select(both.c.member_id).group_by(both.c.member_id).having(ok == 0).order_by(both.c.member_id)).scalars())
+
+    def member_skips(self, campaign_id: int, member_ids: Sequence[int]) -> list[Any]:
+        found: list[Any] = []
+        for chunk in _chunks(member_ids):
+            found.extend(self.session.execute(
+                select(K.c.member_id, K.c.channel, K.c.reason)
+                .where(K.c.campaign_id == campaign_id, self._any(K.c.member_id, chunk)).order_by(K.c.id)).all())
+        return found
 
     def member_deliveries(self, campaign_id: int, member_ids: Sequence[int]) -> list[Any]:
         found: list[Any] = []

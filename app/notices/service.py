@@ -15,18 +15,21 @@ from app.auth import service as auth_service
 from app.auth.models import Role, StaffUser
 from app.branches import service as branch_service
 from app.config import get_settings
-from app.db import utcnow
+from app.db import read_only, utcnow
 from app.errors import AppError, Conflict, Forbidden, NotFound
 from app.incidents import service as incident_service
 from app.notices import jobs, rendering
 from app.notices.models import (
+    PENDING,
     Campaign,
     CampaignStatus,
     Channel,
     DeliveryStatus,
     NoticeTemplate,
+    SkipReason,
 )
 from app.notices.repository import CampaignRepository, DeliveryRepository
+from app.notices.transitions import transition
 
 LANGUAGES = ("en", "cy")
 
@@ -89,9 +92,9 @@ def _staff(session: Session, email: str, *, role: Role = Role.ADMIN) -> StaffUse
     return user
 
 
-def get_campaign(session: Session, campaign_id: int, *, lock: bool = False) -> Campaign:
-    repo = CampaignRepository(session)
-    campaign = repo.lock(campaign_id) if lock else repo.get(campaign_id)
+def get_campaign(session: Session, campaign_id: int, *, fresh: bool = False) -> Campaign:
+    """The campaign; `fresh` reads it again from the database even if this session has it already."""
+    campaign = session.get(Campaign, campaign_id, populate_existing=fresh)
     if campaign is None:
         raise NotFound(f"no campaign {campaign_id}")
     return campaign
@@ -149,36 +152,34 @@ def create_campaign(
 
 def approve(session: Session, campaign_id: int, *, approver_email: str) -> Campaign:
     """Four eyes: a different admin from the author approves a draft."""
-    campaign = get_campaign(session, campaign_id, lock=True)
+    campaign = get_campaign(session, campaign_id, fresh=True)
     approver = _staff(session, approver_email)
     if campaign.status != CampaignStatus.DRAFT:
         raise Conflict(f"campaign {campaign_id} is {campaign.status}, only a draft can be approved")
     if approver.id == campaign.created_by_id:
         raise Forbidden("a campaign must be approved by a different admin from its author")
-    campaign.status = CampaignStatus.APPROVED
-    campaign.approved_by_id = approver.id
-    campaign.approved_at = utcnow()
+    campaign = transition(session, campaign_id, expected=CampaignStatus.DRAFT, to=CampaignStatus.APPROVED,
+                          approved_by_id=approver.id, approved_at=utcnow())
     audit_service.record(session, actor=approver.email, action="campaign.approve", subject=f"campaign:{campaign.id}")
     return campaign
 
 
 def send(session: Session, campaign_id: int, *, actor: str, at: datetime | None = None) -> Campaign:
     """Start an approved campaign now, or schedule it for `at`."""
-    campaign = get_campaign(session, campaign_id, lock=True)
-    if campaign.status not in (CampaignStatus.APPROVED, CampaignStatus.SCHEDULED):
-        raise Conflict(f"campaign {campaign_id} is {campaign.status}; only an approved campaign can be sent")
+    campaign = get_campaign(session, campaign_id, fresh=True)
+    current = CampaignStatus(campaign.status)
+    if current not in (CampaignStatus.APPROVED, CampaignStatus.SCHEDULED):
+        raise Conflict(f"campaign {campaign_id} is {current}; only an approved campaign can be sent")
     now = utcnow()
     if at is not None and at > now:
-        campaign.status = CampaignStatus.SCHEDULED
-        campaign.scheduled_at = at
+        campaign = transition(session, campaign_id, expected=current, to=CampaignStatus.SCHEDULED, scheduled_at=at)
         audit_service.record(session, actor=actor, action="campaign.schedule", subject=f"campaign:{campaign.id}",
                              at=at.isoformat())
         return campaign
-    campaign.status = CampaignStatus.SENDING
-    campaign.started_at = campaign.started_at or now
     # No heartbeat yet: if the planning job is lost (or was queued by a CLI with no broker), the
     # reconciler starts planning at its next tick.
-    campaign.heartbeat_at = None
+    campaign = transition(session, campaign_id, expected=current, to=CampaignStatus.SENDING,
+                          started_at=campaign.started_at or now, heartbeat_at=None)
     audit_service.record(session, actor=actor, action="campaign.send", subject=f"campaign:{campaign.id}")
     jobs.enqueue_planning(session, campaign.id)
     return campaign
@@ -186,21 +187,28 @@ def send(session: Session, campaign_id: int, *, actor: str, at: datetime | None 
 
 def pause(session: Session, campaign_id: int, *, actor: str) -> Campaign:
     """Stop leasing new chunks; a chunk already at the provider finishes and is recorded."""
-    campaign = get_campaign(session, campaign_id, lock=True)
-    if campaign.status not in (CampaignStatus.SENDING, CampaignStatus.SCHEDULED):
-        raise Conflict(f"campaign {campaign_id} is {campaign.status}; only a sending campaign can be paused")
-    campaign.status = CampaignStatus.PAUSED
+    campaign = get_campaign(session, campaign_id, fresh=True)
+    current = CampaignStatus(campaign.status)
+    if current not in (CampaignStatus.SENDING, CampaignStatus.SCHEDULED):
+        raise Conflict(f"campaign {campaign_id} is {current}; only a sending or scheduled campaign can be paused")
+    campaign = transition(session, campaign_id, expected=current, to=CampaignStatus.PAUSED)
     audit_service.record(session, actor=actor, action="campaign.pause", subject=f"campaign:{campaign.id}")
     return campaign
 
 
 def resume(session: Session, campaign_id: int, *, actor: str) -> Campaign:
-    campaign = get_campaign(session, campaign_id, lock=True)
+    """Carry on a paused campaign: sending again, or waiting for its scheduled time if that is still ahead."""
+    campaign = get_campaign(session, campaign_id, fresh=True)
     if campaign.status != CampaignStatus.PAUSED:
         raise Conflict(f"campaign {campaign_id} is {campaign.status}; only a paused campaign can be resumed")
-    campaign.status = CampaignStatus.SENDING
-    campaign.started_at = campaign.started_at or utcnow()
-    campaign.heartbeat_at = utcnow()
+    now = utcnow()
+    if campaign.scheduled_at is not None and campaign.scheduled_at > now:
+        campaign = transition(session, campaign_id, expected=CampaignStatus.PAUSED, to=CampaignStatus.SCHEDULED)
+        audit_service.record(session, actor=actor, action="campaign.resume", subject=f"campaign:{campaign.id}",
+                             scheduled_at=campaign.scheduled_at.isoformat())
+        return campaign
+    campaign = transition(session, campaign_id, expected=CampaignStatus.PAUSED, to=CampaignStatus.SENDING,
+                          started_at=campaign.started_at or now, heartbeat_at=now)
     audit_service.record(session, actor=actor, action="campaign.resume", subject=f"campaign:{campaign.id}")
     jobs.enqueue_planning(session, campaign.id)
     return campaign
@@ -208,12 +216,13 @@ def resume(session: Session, campaign_id: int, *, actor: str) -> Campaign:
 
 def cancel(session: Session, campaign_id: int, *, actor: str) -> tuple[Campaign, int]:
     """Cancel a campaign: nothing more is sent; deliveries still queued become cancelled."""
-    campaign = get_campaign(session, campaign_id, lock=True)
-    if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED):
-        raise Conflict(f"campaign {campaign_id} is already {campaign.status}")
+    campaign = get_campaign(session, campaign_id, fresh=True)
+    current = CampaignStatus(campaign.status)
+    if current in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED):
+        raise Conflict(f"campaign {campaign_id} is already {current}")
     now = utcnow()
-    campaign.status = CampaignStatus.CANCELLED
-    campaign.cancelled_at = now
+    # The campaign row first (the guarded update locks it), then its deliveries: the order leasing keeps.
+    campaign = transition(session, campaign_id, expected=current, to=CampaignStatus.CANCELLED, cancelled_at=now)
     cancelled = DeliveryRepository(session).cancel_queued(campaign.id, now)
     audit_service.record(session, actor=actor, action="campaign.cancel", subject=f"campaign:{campaign.id}",
                          deliveries_cancelled=cancelled)
@@ -240,32 +249,64 @@ def sending_stopped(session: Session) -> bool:
 @dataclass(frozen=True)
 class CampaignStatusReport:
     campaign: Campaign
-    counts: dict[str, dict[str, int]]  # channel -> status -> count
+    counts: dict[str, dict[str, int]]  # channel -> status -> count (deliveries: tried, or to be tried)
     stopped: bool
+    # channel -> reason -> members planned no delivery there: "no_address" (nothing usable on file) or
+    # "suppressed". Apart from the counts above: nothing was sent, so they are not provider failures.
+    skipped: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
         return sum(sum(by.values()) for by in self.counts.values())
 
+    @property
+    def pending(self) -> int:
+        return sum(by.get(s, 0) for by in self.counts.values() for s in PENDING)
+
+    @property
+    def sms_fallback(self) -> bool:
+        """Whether members whose email cannot reach them get the SMS: the option, or SMS as a channel too."""
+        c = self.campaign
+        return bool(c.sms_fallback) or {Channel.EMAIL, Channel.SMS} <= set(c.channel_list)
+
     def as_dict(self) -> dict[str, Any]:
         c = self.campaign
+        no_address = {ch.value: self.skipped.get(ch.value, {}).get(SkipReason.NO_ADDRESS, 0)
+                      for ch in _reported_channels(c)}
+        suppressed = {ch.value: self.skipped.get(ch.value, {}).get(SkipReason.SUPPRESSED, 0)
+                      for ch in _reported_channels(c)}
         return {
             "id": c.id, "name": c.name, "status": c.status, "channels": c.channel_list,
-            "sms_fallback": c.sms_fallback, "audience": c.audience, "stop_switch": self.stopped,
+            "sms_fallback": self.sms_fallback, "audience": c.audience, "stop_switch": self.stopped,
             "created_at": c.created_at.isoformat(), "approved_at": c.approved_at and c.approved_at.isoformat(),
+            "scheduled_at": c.scheduled_at and c.scheduled_at.isoformat(),
             "started_at": c.started_at and c.started_at.isoformat(),
             "planned_at": c.planned_at and c.planned_at.isoformat(),
             "completed_at": c.completed_at and c.completed_at.isoformat(),
-            "counts": self.counts, "total": self.total,
+            "cancelled_at": c.cancelled_at and c.cancelled_at.isoformat(),
+            "counts": self.counts, "total": self.total, "pending": self.pending,
+            "no_address": no_address, "suppressed": suppressed,
         }
 
 
+def _reported_channels(campaign: Campaign) -> list[Channel]:
+    """The campaign's channels, and SMS too when it falls back to SMS."""
+    channels = campaign.channel_list
+    return channels + ([Channel.SMS] if campaign.sms_fallback and Channel.SMS not in channels else [])
+
+
 def status_report(session: Session, campaign_id: int) -> CampaignStatusReport:
-    campaign = get_campaign(session, campaign_id)
+    """Counts by channel and status now, and the members planned no delivery, by channel and reason."""
+    read_only(session)  # on SQLite, answer during a send instead of queueing behind the senders' writes
+    campaign = get_campaign(session, campaign_id, fresh=True)
+    repo = DeliveryRepository(session)
     counts: dict[str, dict[str, int]] = {}
-    for channel, status, n in DeliveryRepository(session).counts(campaign.id):
+    for channel, status, n in repo.counts(campaign.id):
         counts.setdefault(channel, {s.value: 0 for s in DeliveryStatus})[status] = n
-    return CampaignStatusReport(campaign, counts, sending_stopped(session))
+    skipped: dict[str, dict[str, int]] = {}
+    for channel, reason, n in repo.skip_counts(campaign.id):
+        skipped.setdefault(channel, {r.value: 0 for r in SkipReason})[reason] = n
+    return CampaignStatusReport(campaign, counts, sending_stopped(session), skipped)
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.members.models import Member
 from app.members.pii import email_index
-from app.notices import planning
-from app.notices.models import Campaign, Channel, Delivery, DeliveryStatus, Suppression
+from app.notices import evidence, planning, service
+from app.notices.models import Campaign, Channel, Delivery, DeliveryStatus, Skipped, SkipReason, Suppression
 
 from .conftest import deliveries
 
@@ -19,31 +19,61 @@ def members(session: Session) -> list[Member]:
     return list(session.execute(select(Member).order_by(Member.id)).scalars())
 
 
-def test_every_member_gets_one_delivery_per_channel_with_a_unique_reference(
+def skips(session: Session, campaign_id: int, channel: str | None = None) -> list[Skipped]:
+    stmt = select(Skipped).where(Skipped.campaign_id == campaign_id).order_by(Skipped.id)
+    if channel:
+        stmt = stmt.where(Skipped.channel == channel)
+    return list(session.execute(stmt).scalars())
+
+
+def test_every_member_gets_one_delivery_per_channel_with_a_usable_address_and_a_unique_reference(
         session: Session, sending_campaign: Any) -> None:
     campaign = sending_campaign(channels=(Channel.EMAIL, Channel.SMS))
     rows = deliveries(session, campaign.id)
     everyone = members(session)
-    assert len(rows) == 2 * len(everyone)
+    without_phone = [m for m in everyone if m.phone_enc is None]
+    assert without_phone, "the demo has members without a phone"
+    assert len(rows) + len(skips(session, campaign.id)) == 2 * len(everyone)
     assert len({(d.member_id, d.channel) for d in rows}) == len(rows)
     assert len({d.reference for d in rows}) == len(rows)
     assert all(len(d.reference) == 14 and d.reference.count("-") == 2 for d in rows)
     assert campaign.planned_at is not None
 
 
-def test_members_without_the_contact_fail_as_no_contact_and_fall_back_to_sms(
+def test_a_member_with_no_address_on_a_channel_gets_no_delivery_there_but_a_skip_and_the_sms_at_once(
         session: Session, sending_campaign: Any) -> None:
     campaign = sending_campaign(channels=(Channel.EMAIL,))
     by_member = {m.id: m for m in members(session)}
-    email = deliveries(session, campaign.id, "email")
-    no_email = [d for d in email if by_member[d.member_id].email_enc is None]
+    no_email = {m.id for m in by_member.values() if m.email_enc is None}
     assert no_email, "the demo has members without email"
-    assert {(d.status, d.error_code) for d in no_email} == {(DeliveryStatus.FAILED, "no_contact")}
+    email = deliveries(session, campaign.id, "email")
+    assert {d.member_id for d in email}.isdisjoint(no_email), "no delivery row for a missing address"
+    assert all(d.status == DeliveryStatus.QUEUED and d.error_code is None for d in email)
+    skipped = skips(session, campaign.id, "email")
+    assert {(k.member_id, k.reason) for k in skipped} == {(m, SkipReason.NO_ADDRESS) for m in no_email}
     sms = deliveries(session, campaign.id, "sms")
-    assert {d.fallback_of_id for d in sms} == {d.id for d in no_email if by_member[d.member_id].phone_enc}
-    assert all(d.status == DeliveryStatus.QUEUED for d in sms)
+    assert {d.member_id for d in sms} == {m for m in no_email if by_member[m].phone_enc}
+    assert all(d.status == DeliveryStatus.QUEUED and d.fallback_of_id is None for d in sms)
 
 
+def test_a_member_with_no_address_at_all_is_counted_apart_and_listed_as_not_reached(
+        session: Session, demo: Any, sending_campaign: Any) -> None:
+    nobody = members(session)[0]
+    session.execute(update(Member).where(Member.id == nobody.id).values(
+        email_enc=None, email_index=None, phone_enc=None, phone_index=None))
+    session.commit()
+    campaign = sending_campaign(channels=(Channel.EMAIL,))
+    report = service.status_report(session, campaign.id).as_dict()
+    no_email = sum(1 for m in members(session) if m.email_enc is None)
+    no_sms = sum(1 for m in members(session) if m.email_enc is None and m.phone_enc is None)
+    assert report["no_address"] == {"email": no_email, "sms": no_sms}
+    assert report["counts"]["email"]["failed"] == 0, "a missing address is not a provider failure"
+    assert report["total"] == len(deliveries(session, campaign.id))
+    listed = {u.member_id: u.why for u in evidence.unreached(session, campaign.id)}
+    assert listed == {nobody.id: "email: no email address on file; sms: no number that can take SMS on file"}
+    by_branch = evidence.skipped_by_branch(session, campaign.id)
+    assert sum(r["count"] for r in by_branch if r["reason"] == "no_address" and r["channel"] == "email") == no_email
+    assert sum(r["count"] for r in evidence.counts_by_branch(session, campaign.id)) == report["total"]
 def test_planning_twice_adds_nothing(session: Session, session_factory: sessionmaker[Session],
                                      sending_campaign: Any) -> None:
     campaign = sending_campaign()
@@ -61,7 +91,8 @@ def test_planning_runs_in_chunks(session: Session, session_factory: sessionmaker
 
     monkeypatch.setattr(get_settings(), "PLAN_CHUNK", 7)
     campaign = sending_campaign()
-    assert len(deliveries(session, campaign.id, "email")) == len(members(session))
+    planned = len(deliveries(session, campaign.id, "email")) + len(skips(session, campaign.id, "email"))
+    assert planned == len(members(session))
 
 
 def test_audience_filters_by_branch_language_and_category(session: Session, sending_campaign: Any) -> None:
@@ -88,20 +119,27 @@ def test_not_yet_reached_leaves_out_members_an_earlier_notice_reached(session: S
     session.commit()
     second = sending_campaign(not_reached=True)
     planned = {d.member_id for d in deliveries(session, second.id, "email")}
+    planned |= {k.member_id for k in skips(session, second.id, "email")}
     assert planned.isdisjoint({d.member_id for d in reached})
     assert len(planned) == len(members(session)) - 10
 
 
-def test_suppressed_contacts_are_not_messaged(session: Session, sending_campaign: Any) -> None:
+def test_suppressed_contacts_are_not_messaged_nor_counted_as_failures(session: Session, sending_campaign: Any
+                                                                       ) -> None:
     from app.members.pii import open_email
 
-    victim = next(m for m in members(session) if m.email_enc)
+    victim = next(m for m in members(session) if m.email_enc and m.phone_enc)
     session.add(Suppression(channel="email", contact_index=email_index(open_email(victim.email_enc)),
                             reason="spam report", source="test"))
     session.commit()
     campaign: Campaign = sending_campaign()
-    row = next(d for d in deliveries(session, campaign.id, "email") if d.member_id == victim.id)
-    assert (row.status, row.error_code) == (DeliveryStatus.FAILED, "suppressed")
+    assert victim.id not in {d.member_id for d in deliveries(session, campaign.id, "email")}
+    assert [(k.member_id, k.reason) for k in skips(session, campaign.id, "email")
+            if k.reason == SkipReason.SUPPRESSED] == [(victim.id, SkipReason.SUPPRESSED)]
+    sms = [d for d in deliveries(session, campaign.id, "sms") if d.member_id == victim.id]
+    assert len(sms) == 1, "the SMS version goes instead"
+    report = service.status_report(session, campaign.id).as_dict()
+    assert report["suppressed"]["email"] == 1 and report["counts"]["email"]["failed"] == 0
 
 
 def test_reference_codes_are_normalised_from_what_people_type() -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from app.config import ROOT
 from app.notices import rendering
 
 SHARED = rendering.SharedValues(organisation="Org", helpline="0300 000 0000", portal_url="https://portal.example",
@@ -108,3 +111,63 @@ def test_the_default_sms_templates_are_rendered_once_per_variant() -> None:
     assert len(paths) == 2
     for path in paths:
         assert rendering.shows_member_values_as_they_are(path.read_text())
+
+
+# --- the default templates, as members read them -------------------------------------------------
+DEFAULTS = ROOT / "templates" / "notices" / "breach"
+MEMBER = {"first_name": "Siân", "last_name": "Jones", "branch": "Gwent", "reference": "ABCD-EFGH-JKMN"}
+REAL = rendering.SharedValues(organisation="Police Federation", helpline="0300 123 4567",
+                              portal_url="https://portal.example.org",
+                              incident_title="Cyber attack on our headquarters systems", incident_code="hq-2019")
+
+
+CATS_CY = [rendering.Category("ni_number", "Rhif Yswiriant Gwladol", "Gwiriwch eich cyfrif gyda CThEF.")]
+
+
+def _default(language: str) -> dict[str, str]:
+    cats = CATS_CY if language == "cy" else CATS
+    subject = (DEFAULTS / f"email.{language}.subject").read_text("utf-8")
+    content = rendering.render_email_variant(subject, (DEFAULTS / f"email.{language}.html").read_text("utf-8"),
+                                             (DEFAULTS / f"email.{language}.txt").read_text("utf-8"), REAL, cats)
+    filled = rendering._fill(content, rendering.email_substitutions(MEMBER))
+    sms = rendering.render_sms((DEFAULTS / f"sms.{language}.txt").read_text("utf-8"), REAL, cats, MEMBER)
+    return {"subject": filled.subject, "text": filled.text, "html": filled.html, "sms": sms}
+
+
+def test_the_default_sms_says_what_a_member_can_see_and_do_in_both_languages() -> None:
+    assert _default("en")["sms"] == (
+        "Police Federation: Siân, your data was involved in an incident: Cyber attack on our headquarters systems."
+        " To see which data was affected and what to do, type https://portal.example.org into your browser"
+        " yourself. Ref ABCD-EFGH-JKMN. Helpline 0300 123 4567.")
+    assert _default("cy")["sms"] == (
+        "Police Federation: Siân, roedd eich data yn rhan o ddigwyddiad: Cyber attack on our headquarters systems."
+        " I weld pa ddata a effeithiwyd a beth i'w wneud, teipiwch https://portal.example.org yn eich porwr eich"
+        " hun. Cyf ABCD-EFGH-JKMN. Llinell gymorth 0300 123 4567.")
+
+
+def test_the_default_sms_keeps_to_gsm7_in_both_languages_so_it_costs_two_segments() -> None:
+    from app.kit.sms import sms_cost
+
+    for language in ("en", "cy"):
+        member = {**MEMBER, "first_name": "Sian"}
+        body = rendering.render_sms((DEFAULTS / f"sms.{language}.txt").read_text("utf-8"), REAL, CATS, member)
+        assert (sms_cost(body).encoding, sms_cost(body).segments) == ("GSM-7", 2), language
+
+
+@pytest.mark.parametrize("language", ["en", "cy"])
+def test_every_default_template_reads_as_whole_sentences(language: str) -> None:
+    rendered = _default(language)
+    for part, body in rendered.items():
+        words = re.findall(r"[\w']+", re.sub(r"<[^>]*>", " ", body).lower())
+        doubled = [a for a, b in zip(words, words[1:], strict=False) if a == b and a not in {"ar"}]
+        assert doubled == [], f"{part}: a word twice in a row"
+        assert not re.search(r"\b(what and what|beth a beth)\b", body.lower()), part
+        assert "{{" not in body and "{%" not in body and "ABCD-EFGH-JKMN" in body, part
+    english = {"the", "your", "what", "and", "to", "you", "of", "our"}
+    if language == "cy":
+        own = [w for part in ("subject", "text", "sms") for w in re.findall(r"[a-z']+", rendered[part])
+               if w in english and w not in {"to"}]
+        # Only the incident's own (untranslated) title may bring English words into the Welsh notice.
+        title = set(REAL.incident_title.lower().split())
+        assert [w for w in own if w not in title] == [], "English words in the Welsh notice"
+    assert rendered["html"].startswith("<!doctype html>") and f'lang="{language}"' in rendered["html"]
