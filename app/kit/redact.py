@@ -8,8 +8,9 @@ import re
 # something that only looks like an address costs nothing.
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 # A run of digits with the separators people write numbers with; 9 to 15 digits is a phone number
-# (E.164 allows 15; 8 digits with dashes is a date, 5 is a provider's error code).
-_DIGITS = re.compile(r"\+?\d(?:[\d \-.()/]*\d)?")
+# (E.164 allows 15; 8 digits with dashes is a date, 5 is a provider's error code). Dots do not join a
+# run, so an IP address or an SMTP status stays readable.
+_DIGITS = re.compile(r"\+?\d(?:[\d \-()]*\d)?")
 _MIN_PHONE_DIGITS = 9
 _MAX_PHONE_DIGITS = 15
 

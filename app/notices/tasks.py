@@ -19,7 +19,7 @@ from app.config import get_settings
 from app.db import default_session_factory, session_scope
 from app.notices import events, jobs, planning, reconciling, sending
 from app.notices.models import Channel
-from app.providers import build_email_sender, build_sms_sender
+from app.providers import build_email_sender, build_sms_sender, outbox
 from app.providers.base import EmailSender, SmsSender
 from app.worker import Queues, periodic, shared_limiter, slots
 
@@ -27,13 +27,11 @@ log = logging.getLogger(__name__)
 
 
 # --- providers, built once per process ------------------------------------------------------------
-def _outbox_events(kind: str, payload: Any) -> None:
+def _outbox_events(kind: str, message_id: str) -> None:
+    # Only the provider message id is queued: the receipt is rebuilt from the stored message when it runs.
     delay = int(get_settings().OUTBOX_EVENT_DELAY_SECONDS * 1000)
-    if kind == "sendgrid":
-        simulate_sendgrid_events.send_with_options(args=(payload,), delay=delay)
-    else:
-        params, delivery_id = payload
-        simulate_twilio_status.send_with_options(args=(params, delivery_id), delay=delay)
+    actor = simulate_sendgrid_events if kind == "sendgrid" else simulate_twilio_status
+    actor.send_with_options(args=(message_id,), delay=delay)
 
 
 @lru_cache(maxsize=1)
@@ -133,12 +131,14 @@ def reconcile() -> None:
 
 
 @dramatiq.actor(actor_name=jobs.SIMULATE_SENDGRID_EVENTS, queue_name=Queues.EVENTS, max_retries=5)
-def simulate_sendgrid_events(batch: list[dict[str, Any]]) -> None:
+def simulate_sendgrid_events(message_id: str) -> None:
     with session_scope(default_session_factory()) as session:
-        events.apply_sendgrid_events(session, batch)
+        events.apply_sendgrid_events(session, outbox.simulated_sendgrid_events(session, message_id))
 
 
 @dramatiq.actor(actor_name=jobs.SIMULATE_TWILIO_STATUS, queue_name=Queues.EVENTS, max_retries=5)
-def simulate_twilio_status(params: dict[str, str], delivery_id: int | None) -> None:
+def simulate_twilio_status(sid: str) -> None:
     with session_scope(default_session_factory()) as session:
-        events.apply_twilio_status(session, params, delivery_id)
+        statuses, delivery_id = outbox.simulated_twilio_statuses(session, sid)
+        for params in statuses:
+            events.apply_twilio_status(session, params, delivery_id)

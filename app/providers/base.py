@@ -7,13 +7,17 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, runtime_checkable
 
+from app.kit.redact import mask_contacts
+
 MAX_EMAIL_RECIPIENTS = 1000
 
 
 class ProviderError(Exception):
-    """A provider refused or failed a send."""
+    """A provider refused or failed a send; its text is kept (and logged) with contacts masked."""
 
     def __init__(self, reason: str, code: str | None = None) -> None:
+        # Providers quote the address or number they refused ("The 'To' number +44... is not valid").
+        reason = mask_contacts(reason)
         super().__init__(reason if code is None else f"[{code}] {reason}")
         self.code = code
         self.reason = reason
@@ -60,7 +64,7 @@ class EmailBatch:
         for recipient in self.recipients:
             key = recipient.email.strip().lower()
             if key in seen:
-                raise ValueError(f"duplicate recipient in batch: {recipient.email}")
+                raise ValueError(f"duplicate recipient in batch (delivery {recipient.custom_args.get('delivery_id')})")
             seen.add(key)
 
 
