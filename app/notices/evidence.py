@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.branches import service as branch_service
 from app.kit.contacts import mask_email, mask_phone
 from app.kit.csvsafe import write_export
+from app.kit.redact import mask_contacts  # rows stored before provider text was masked
 from app.members import service as member_service
 from app.notices.models import CampaignStatus, Channel, SkipReason
 from app.notices.repository import DeliveryRepository
@@ -54,8 +55,8 @@ def _export_rows(session: Session, batch: list[Any]) -> Any:
                 destination = mask_email(address) if r.channel == Channel.EMAIL else mask_phone(address)
         yield [r.campaign_id, r.id, r.reference, c.membership_number if c else "", c.branch_code if c else "",
                r.channel, r.language, destination, r.status, r.attempts, r.provider_message_id or "",
-               r.error_code or "", r.error or "", _iso(r.created_at), _iso(r.sent_at), _iso(r.delivered_at),
-               _iso(r.failed_at), r.fallback_of_id or ""]
+               r.error_code or "", mask_contacts(r.error or ""), _iso(r.created_at), _iso(r.sent_at),
+               _iso(r.delivered_at), _iso(r.failed_at), r.fallback_of_id or ""]
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def unreached(session: Session, campaign_id: int) -> list[Unreached]:
         for k in repo.member_skips(campaign_id, chunk):
             reasons[k.member_id].append(SKIP_REASONS.get((k.channel, k.reason), f"{k.channel}: {k.reason}"))
         for d in repo.member_deliveries(campaign_id, chunk):
-            detail = f" ({d.error_code}: {d.error})" if d.error_code else ""
+            detail = f" ({d.error_code}: {mask_contacts(d.error or '')})" if d.error_code else ""
             reasons[d.member_id].append(f"{d.channel} {d.status}{detail}")
         for member_id in chunk:
             c = contacts.get(member_id)
