@@ -15,6 +15,7 @@ import dramatiq
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app import metrics
 from app.config import get_settings
 from app.db import default_session_factory, session_scope
 from app.notices import events, jobs, planning, reconciling, sending
@@ -124,6 +125,7 @@ def reconcile() -> None:
     # Two transactions, so lease rows are never held while campaign rows are locked (and vice versa).
     with session_scope(default_session_factory()) as session:
         result = reconciling.reconcile_leases(session)
+    metrics.observe_leases_expired(requeued=result.leases_requeued, failed=result.leases_failed)
     with session_scope(default_session_factory()) as session:
         reconciling.reconcile_campaigns(session, result)
     if result.leases_requeued or result.leases_failed or result.started or result.completed:
