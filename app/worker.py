@@ -325,15 +325,21 @@ class EmbeddedWorker:
 
     def __init__(self, *, threads: int = 12) -> None:
         load_actors()
-        self.worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+        others = {q_name(q) for q in broker.get_declared_queues()} - {Queues.TRANSACTIONAL}
+        self.worker = dramatiq.Worker(broker, queues=others, worker_threads=threads, worker_timeout=100)
         # At most 4 jobs per queue at once: email and SMS senders never take every thread.
         self.worker.queue_prefetch = 4
+        # Codes and confirmations have threads of their own, as in `portal worker`.
+        self.codes = dramatiq.Worker(broker, queues={Queues.TRANSACTIONAL},
+                                     worker_threads=get_settings().TRANSACTIONAL_WORKER_THREADS, worker_timeout=100)
         self.scheduler = Scheduler()
 
     def start(self) -> None:
         self.worker.start()
+        self.codes.start()
         self.scheduler.start()
 
     def stop(self) -> None:
         self.scheduler.stop()
+        self.codes.stop()
         self.worker.stop()
