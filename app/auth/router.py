@@ -177,21 +177,29 @@ def set_up(request: Request, db: SessionDep, fields: FormFields, client: ClientA
 # --- enrolment link: choose a password -------------------------------------------------------------------
 
 
+def _dead_link(request: Request, db: SessionDep, client: str) -> Response:
+    """An unknown, used or expired enrolment link: refused, limited and audited (never which of the three)."""
+    enforce(request, "staff_login")
+    audit_service.record(db, actor="anonymous", action="access.refused", subject="staff enrolment link",
+                         client=auth_service.client_tag(client))
+    return render(request, "staff/enrol_expired.html", {}, status_code=404)
+
+
 @router.get("/staff/enrol/{token}")
-def enrol_page(request: Request, token: str, db: SessionDep) -> Response:
+def enrol_page(request: Request, token: str, db: SessionDep, client: ClientAddress) -> Response:
     user = auth_service.enrolment_account(db, token=token)
     if user is None:
-        return render(request, "staff/enrol_expired.html", {}, status_code=404)
+        return _dead_link(request, db, client)
     return render(request, "staff/enrol.html", {"form": empty_form(), "email": user.email, "token": token})
 
 
 @router.post("/staff/enrol/{token}")
-def enrol(request: Request, token: str, db: SessionDep, fields: FormFields) -> Response:
+def enrol(request: Request, token: str, db: SessionDep, fields: FormFields, client: ClientAddress) -> Response:
     from app.i18n import translations
 
     user = auth_service.enrolment_account(db, token=token)
     if user is None:
-        return render(request, "staff/enrol_expired.html", {}, status_code=404)
+        return _dead_link(request, db, client)
     enforce(request, "staff_login", key=f"staff:{user.id}")
     form = parse_form(PasswordForm, fields, request)
     gettext = translations(getattr(request.state, "lang", "en")).gettext

@@ -39,7 +39,7 @@ class NewStaff:
     totp_uri: str
 
 
-def _client_tag(client: str) -> str:
+def client_tag(client: str) -> str:
     """The client address as the audit trail keeps it: a keyed hash (no IPs at rest)."""
     return keyring().blind_index(client, kind="staff.client")[:16]
 
@@ -73,7 +73,7 @@ def check_password(session: Session, *, email: str, password: str, client: str, 
     if throttle.held_back(session, keys=keys, now=now):
         audit_service.record(session, actor="anonymous", action="staff.sign_in_refused",
                              subject=f"staff:{user.id}" if user else "", reason="locked", via=via,
-                             client=_client_tag(client))
+                             client=client_tag(client))
         return None
     if not (matches and usable):
         _failed(session, keys=keys, user=user, step="password", via=via, client=client, now=now)
@@ -91,7 +91,7 @@ def check_code(session: Session, *, user: StaffUser, code: str, client: str, via
     keys = throttle.keys_for(email=user.email, client=client)
     if throttle.held_back(session, keys=keys, now=now) or not user.active:
         audit_service.record(session, actor="anonymous", action="staff.sign_in_refused", subject=f"staff:{user.id}",
-                             reason="locked" if user.active else "inactive", via=via, client=_client_tag(client))
+                             reason="locked" if user.active else "inactive", via=via, client=client_tag(client))
         return False
     step = None
     if user.totp_confirmed_at is not None and user.totp_secret_enc is not None:
@@ -104,7 +104,7 @@ def check_code(session: Session, *, user: StaffUser, code: str, client: str, via
     throttle.clear_account(session, keys=keys)
     user.last_login_at = now
     audit_service.record(session, actor=user.email, action="staff.sign_in", subject=f"staff:{user.id}", via=via,
-                         client=_client_tag(client))
+                         client=client_tag(client))
     return True
 
 
@@ -124,7 +124,7 @@ def authenticate(session: Session, *, email: str, password: str, code: str, clie
 def _failed(session: Session, *, keys: throttle.Keys, user: StaffUser | None, step: str, via: str, client: str,
             now: datetime) -> None:
     subject = f"staff:{user.id}" if user else ""
-    tag = _client_tag(client)
+    tag = client_tag(client)
     audit_service.record(session, actor="anonymous", action="staff.sign_in_failed", subject=subject, step=step,
                          via=via, client=tag)
     for scope in throttle.record_failure(session, keys=keys, now=now):
@@ -210,7 +210,7 @@ def confirm_totp(session: Session, *, user: StaffUser, code: str, client: str, n
     throttle.clear_account(session, keys=keys)
     audit_service.record(session, actor=user.email, action="staff.totp_enrolled", subject=f"staff:{user.id}")
     audit_service.record(session, actor=user.email, action="staff.sign_in", subject=f"staff:{user.id}", via="web",
-                         client=_client_tag(client))
+                         client=client_tag(client))
     return True
 
 

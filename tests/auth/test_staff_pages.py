@@ -99,6 +99,8 @@ def test_a_new_account_enrols_from_its_link_and_a_qr_code(browser: TestClient, s
                        password="my own long password", confirm="my own long password")
     assert chosen.status_code == 303 and chosen.headers["location"] == "/staff/login/set-up"
     assert browser.get(f"/staff/enrol/{invite.token}").status_code == 404, "the link worked once"
+    refused = session.execute(select(AuditEvent).where(AuditEvent.action == "access.refused")).scalars().all()
+    assert [e.subject for e in refused] == ["staff enrolment link"]
     set_up = browser.get("/staff/login/set-up")
     assert "<svg" in set_up.text and not re.search(r"<script(?![^>]*\bsrc=)", set_up.text), "no inline script"
     secret = re.search(r'id="secret-key"><code>([A-Z2-7 ]+)</code>', set_up.text).group(1).replace(" ", "")
