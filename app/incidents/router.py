@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app.config import get_settings
-from app.db import session_scope, utcnow
+from app.db import read_only, session_scope, utcnow
 from app.deps import SessionDep
 from app.errors import NotFound
 from app.i18n import translations
@@ -34,12 +34,14 @@ def _shared_page(request: Request, name: str, build: Callable[[Session], Respons
     """
     if request.cookies.get(cookie_name()):
         with session_scope(request.app.state.session_factory) as session:
+            read_only(session)
             return build(session)
     cache = page_cache(request.app.state)
     key = (name, _lang(request))
     page = cache.fresh(key)
     if page is None:
         with session_scope(request.app.state.session_factory) as session:
+            read_only(session)  # on SQLite, readers never wait behind a campaign's writers
             version = incident_service.content_version(session)
             page = cache.confirm(key, version)
             if page is None:
@@ -65,6 +67,7 @@ def update_page(request: Request, session: SessionDep, code: str, number: str) -
     # A mistyped address is a page that does not exist (404), not a validation error.
     if not number.isascii() or not number.isdigit() or len(number) > 6:
         raise NotFound("no such update")
+    read_only(session)
     incident, update = incident_service.public_update(session, code=code, number=int(number))
     return render(request, "incidents/update.html", {"incident": incident, "update": update, "md": markdown.render})
 
