@@ -17,6 +17,7 @@ from markupsafe import Markup
 from starlette.requests import HTTPConnection
 
 from app.config import Settings, get_settings
+from app.web.sessions import cookie_name, secure_cookies
 
 FIELD = "csrf_token"
 HEADER = "x-csrf-token"
@@ -24,7 +25,7 @@ HEADER = "x-csrf-token"
 
 def pre_cookie_name(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
-    return "__Host-portal_pre" if settings.https else "portal_pre"
+    return "__Host-portal_pre" if secure_cookies(settings) else "portal_pre"
 
 
 def _sign(binding: str, settings: Settings) -> str:
@@ -34,8 +35,6 @@ def _sign(binding: str, settings: Settings) -> str:
 
 def binding_of(cookies: dict[str, str], settings: Settings) -> str | None:
     """What the token is bound to: the session cookie if there is one, else the pre-session cookie."""
-    from app.web.sessions import cookie_name
-
     session = cookies.get(cookie_name(settings))
     if session:
         return "s:" + session
@@ -65,7 +64,7 @@ def is_valid(cookies: dict[str, str], submitted: str | None, settings: Settings)
 
 def pre_cookie_header(value: str, settings: Settings) -> str:
     name = pre_cookie_name(settings)
-    return f"{name}={value}; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if settings.https else "")
+    return f"{name}={value}; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure_cookies(settings) else "")
 
 
 def csrf_input(context: Any) -> Markup:

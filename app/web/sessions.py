@@ -17,7 +17,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from app.config import Settings, get_settings
+from app.config import Environment, Settings, get_settings
 from app.db import utcnow
 from app.kit.repository import Repository
 from app.web.models import WebSession
@@ -49,10 +49,16 @@ class WebSessionRepository(Repository[WebSession]):
         return int(self.session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
 
 
+def secure_cookies(settings: Settings) -> bool:
+    """Cookies are Secure and `__Host-` when served over HTTPS, and always in production (where plain HTTP
+    then keeps nobody signed in, rather than sending session ids in clear)."""
+    return settings.https or settings.ENV is Environment.PRODUCTION
+
+
 def cookie_name(settings: Settings | None = None) -> str:
-    """`__Host-` (Secure, host-only, Path=/) whenever the portal is served over HTTPS."""
+    """`__Host-` (Secure, host-only, Path=/) whenever cookies are secure."""
     settings = settings or get_settings()
-    return "__Host-portal_session" if settings.https else "portal_session"
+    return "__Host-portal_session" if secure_cookies(settings) else "portal_session"
 
 
 def hash_token(token: str) -> str:
@@ -74,11 +80,13 @@ def is_live(web_session: WebSession, *, now: datetime, settings: Settings | None
 
 
 def _set_cookie(response: Response, token: str, settings: Settings) -> None:
-    response.set_cookie(cookie_name(settings), token, path="/", secure=settings.https, httponly=True, samesite="lax")
+    response.set_cookie(cookie_name(settings), token, path="/", secure=secure_cookies(settings), httponly=True,
+                        samesite="lax")
 
 
 def _clear_cookie(response: Response, settings: Settings) -> None:
-    response.delete_cookie(cookie_name(settings), path="/", secure=settings.https, httponly=True, samesite="lax")
+    response.delete_cookie(cookie_name(settings), path="/", secure=secure_cookies(settings), httponly=True,
+                           samesite="lax")
 
 
 def current_session(db: Session, request: Request) -> WebSession | None:

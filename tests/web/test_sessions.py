@@ -211,3 +211,15 @@ def test_pages_for_someone_signed_in_are_not_cached(web: TestClient, session: Se
     assert answer.headers["cache-control"] == "no-store"
     assert web.get("/t/me").headers["cache-control"] == "no-store"
     assert web.get("/").headers["cache-control"] == "no-store"
+
+
+def test_production_cookies_are_secure_even_if_the_base_url_says_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.config import Settings
+    from app.web.csrf import pre_cookie_name
+
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    settings = Settings(PUBLIC_BASE_URL="http://portal.example.org", SECRET_KEY="k" * 40, AUDIT_KEY="a" * 40,
+                        PII_KEY="k1:" + "B" * 43 + "=")
+    assert sessions.secure_cookies(settings)
+    assert sessions.cookie_name(settings) == "__Host-portal_session"
+    assert pre_cookie_name(settings) == "__Host-portal_pre"
