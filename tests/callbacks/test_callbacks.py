@@ -110,3 +110,17 @@ def test_the_service_functions_the_helpline_builds_on(session: Session) -> None:
     assert timedelta(0) <= late < timedelta(minutes=1), "due one SLA after the window opens"
     service.cancel_callback(session, reference=outcome.request.reference, phone="07700 900999")
     assert service.open_request_for(session, phone="07700 900999") is None
+
+
+def test_a_repeat_for_the_same_phone_sends_the_reference_to_that_phone_again(
+        web: TestClient, session: Session, session_factory: sessionmaker[Session], app) -> None:  # type: ignore[no-untyped-def]
+    ask(web)
+    request = session.execute(select(CallbackRequest)).scalars().one()
+    run_jobs(session_factory)
+    request.confirmed_at = utcnow() - timedelta(hours=1)  # the last confirmation went a while ago
+    session.flush()
+    with TestClient(app, follow_redirects=False) as stranger:
+        ask(stranger, phone="07700900777")
+    run_jobs(session_factory)
+    texts = outbox.latest(session, to="+447700900777")
+    assert len(texts) == 2 and all(request.reference in t.body for t in texts)
