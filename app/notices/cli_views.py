@@ -129,7 +129,8 @@ def _order(statuses: set[str]) -> list[str]:
 def status_view(report: dict[str, Any], *, rate: float | None, planning: tuple[int, int] | None) -> Group:
     """Counts by channel and status, the rate and the estimated finish, as one renderable."""
     counts: dict[str, dict[str, int]] = report["counts"]
-    channels = sorted(counts)
+    skipped = {key: report.get(key) or {} for key in ("no_address", "suppressed")}
+    channels = sorted(set(counts) | {c for by in skipped.values() for c, n in by.items() if n})
     statuses = _order({s for by in counts.values() for s in by})
     heading = Text(f"campaign {report['id']} {report['name']!r}: {report['status']}", style="bold")
     table = Table()
@@ -139,9 +140,15 @@ def status_view(report: dict[str, Any], *, rate: float | None, planning: tuple[i
     if len(channels) > 1:
         table.add_column("all", justify="right")
     for status in [*statuses, "total"]:
-        cells = [sum(counts[c].values()) if status == "total" else counts[c].get(status, 0) for c in channels]
+        cells = [sum(counts.get(c, {}).values()) if status == "total" else counts.get(c, {}).get(status, 0)
+                 for c in channels]
         table.add_row(status, *[f"{n:,}" for n in cells], *([f"{sum(cells):,}"] if len(channels) > 1 else []),
-                      end_section=status == statuses[-1] if statuses else False)
+                      end_section=status in (statuses[-1] if statuses else "", "total"))
+    # Members planned no delivery, as `campaign status` shows them: apart, never counted as failures.
+    for key, label in (("no_address", "no address on file"), ("suppressed", "suppressed, not sent")):
+        cells = [skipped[key].get(c, 0) for c in channels]
+        if any(cells):
+            table.add_row(label, *[f"{n:,}" for n in cells], *([f"{sum(cells):,}"] if len(channels) > 1 else []))
     pending = sum(by.get(s, 0) for by in counts.values() for s in PENDING)
     lines: list[Any] = []
     if report.get("stop_switch"):
