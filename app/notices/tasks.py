@@ -6,6 +6,7 @@ entry points load the actors (app/tasks.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from functools import lru_cache
@@ -78,6 +79,9 @@ def plan_campaign(campaign_id: int) -> None:
     planning.plan_campaign(default_session_factory(), campaign_id)
 
 
+DATABASE_DOWN_RETRY_SECONDS = 2.0
+
+
 def run_sender(actor: Any, campaign_id: int, channel: str, slot: int, token: str) -> None:
     """One sender: holds its slot, sends chunks while there is work, then hands on to its successor."""
     settings = get_settings()
@@ -90,11 +94,23 @@ def run_sender(actor: Any, campaign_id: int, channel: str, slot: int, token: str
     deadline = time.monotonic() + 10
     delay: float | None = 0.0
     while time.monotonic() < deadline:
-        delay = sending.send_chunk(
-            factory, campaign_id, channel,
-            email_sender=email_sender() if channel == Channel.EMAIL else None,
-            sms_sender=sms_sender() if channel == Channel.SMS else None,
-            limiter=limiter(channel))
+        try:
+            delay = sending.send_chunk(
+                factory, campaign_id, channel,
+                email_sender=email_sender() if channel == Channel.EMAIL else None,
+                sms_sender=sms_sender() if channel == Channel.SMS else None,
+                limiter=limiter(channel))
+        except (*sending.DATABASE_DOWN, sending.RecordingFailed) as exc:
+            # Not Dramatiq's retry, whose backoff would hold the slot for minutes: the chain looks again
+            # shortly, so sending resumes within seconds of the database coming back.
+            log.warning("sender %s: the database is unavailable (%s); looking again in %.0f s", key,
+                        type(exc).__name__, DATABASE_DOWN_RETRY_SECONDS)
+            delay = DATABASE_DOWN_RETRY_SECONDS
+            break
+        except BaseException:
+            with contextlib.suppress(Exception):  # Redis may be what failed
+                slots.release(key, token)  # a job waiting in Dramatiq's retry backoff must not hold the slot
+            raise
         if delay != 0.0:
             break
         slots.claim(key, token, ttl)
