@@ -106,6 +106,9 @@ class Delivery(Base):
         # Partial indexes: rows are inserted queued and without a provider id, so these cost nothing then.
         Index("ix_deliveries_lease", "lease_until", postgresql_where=text("status = 'sending'"),
               sqlite_where=text("status = 'sending'")),
+        # Counts by channel and status (`campaign status`, every few seconds during a send) read this index
+        # alone: without it they read every row of the campaign, over a second at 200,000 rows on SQLite.
+        Index("ix_deliveries_campaign_status", "campaign_id", "channel", "status"),
         Index("ix_deliveries_provider_message_id", "provider_message_id",
               postgresql_where=text("provider_message_id IS NOT NULL"),
               sqlite_where=text("provider_message_id IS NOT NULL")),

@@ -2,7 +2,7 @@
 
 A member with no address on a channel (or a suppressed one) gets no delivery row any more: a
 campaign_skips row says so instead. Deliveries planned that way by earlier versions (failed at once,
-never attempted) become skips.
+never attempted) become skips. Deliveries get an index for counting them by channel and status.
 
 Revision ID: 0003
 Revises: 0002
@@ -44,6 +44,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('campaign_skips', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_campaign_skips_member_id'), ['member_id'], unique=False)
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_deliveries_campaign_status', ['campaign_id', 'channel', 'status'], unique=False)
     op.execute(
         "INSERT INTO campaign_skips (campaign_id, member_id, branch_id, channel, reason, created_at) "
         "SELECT campaign_id, member_id, branch_id, channel, "
@@ -57,6 +59,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     # The skipped members are not turned back into failed deliveries: they had no reference code, and
     # the earlier version counted them as failures, which is what this revision corrects.
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_deliveries_campaign_status')
     with op.batch_alter_table('campaign_skips', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_campaign_skips_member_id'))
     op.drop_table('campaign_skips')

@@ -153,3 +153,15 @@ def test_no_delivery_objects_are_built_per_member(session: Session, sending_camp
     campaign = sending_campaign()
     assert not any(isinstance(obj, Delivery) for obj in session.identity_map.values())
     assert deliveries(session, campaign.id)
+
+
+def test_a_number_that_cannot_take_sms_gets_no_sms_but_a_skip(session: Session, demo: Any,
+                                                              sending_campaign: Any) -> None:
+    landline = next(m for m in members(session) if m.phone_enc)
+    session.execute(update(Member).where(Member.id == landline.id).values(phone_sms=False))
+    session.commit()
+    campaign = sending_campaign(channels=(Channel.SMS,))
+    assert landline.id not in {d.member_id for d in deliveries(session, campaign.id, "sms")}
+    assert (landline.id, SkipReason.NO_ADDRESS) in {(k.member_id, k.reason) for k in skips(session, campaign.id)}
+    listed = {u.member_id: u.why for u in evidence.unreached(session, campaign.id)}
+    assert listed[landline.id] == "sms: no number that can take SMS on file"
