@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     CALLBACK_SLA_NORMAL_MINUTES: int = 1440
     # A repeated request for a phone that already has one re-sends its confirmation at most this often.
     CALLBACK_RECONFIRM_MINUTES: int = 10
+    # The helpline queue: an agent's claim lapses after this long without an outcome; a retry waits at least
+    # this long after the last call; after this many calls with nobody reached the request closes unreachable.
+    CALLBACK_LEASE_MINUTES: float = 15.0
+    CALLBACK_RETRY_GAP_MINUTES: float = 60.0
+    CALLBACK_MAX_ATTEMPTS: int = 3
+    # Branch viewers never see a count below this (a small count could identify a member).
+    BRANCH_COUNT_SUPPRESS_BELOW: int = 5
 
     # The web edge (app/web/): sessions, hosts, proxies, request bodies, request limits.
     STAFF_SESSION_IDLE_MINUTES: float = 30.0

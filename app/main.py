@@ -87,9 +87,11 @@ def create_app(settings: Settings | None = None, *, run_embedded_worker: bool | 
         response.headers.update(_allow_head(exc.headers))  # 405 carries Allow
         return response
 
+    from app.audit.router import router as audit_router
     from app.auth.admin_router import router as staff_admin_router
     from app.auth.router import router as staff_router
     from app.callbacks.router import router as callbacks_router
+    from app.callbacks.staff_router import router as helpline_router
     from app.incidents.router import router as incidents_router
     from app.lookup.router import router as lookup_router
     from app.lookup.verify_router import router as verify_message_router
@@ -104,4 +106,6 @@ def create_app(settings: Settings | None = None, *, run_embedded_worker: bool | 
     app.include_router(callbacks_router)
     app.include_router(staff_router)
     app.include_router(staff_admin_router)
+    app.include_router(helpline_router)
+    app.include_router(audit_router)
     return app

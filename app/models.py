@@ -3,6 +3,7 @@
 from app.audit.models import AuditEvent
 from app.auth.models import LoginThrottle, StaffUser
 from app.branches.models import Branch
+from app.callbacks.attempts import CallbackAttempt
 from app.callbacks.models import CallbackRequest
 from app.db import Base
 from app.incidents.models import DataCategory, Incident, IncidentGuidance, IncidentQuestion, IncidentUpdate
@@ -16,4 +17,5 @@ from app.web.models import WebSession
 __all__ = ["AuditEvent", "Base", "Branch", "Campaign", "DataCategory", "Delivery", "Exposure", "Incident",
            "IncidentGuidance", "IncidentQuestion", "IncidentUpdate", "Member", "NoticeTemplate", "OutboxMessage",
            "LoginThrottle", "ProviderEvent", "SendingSwitch", "StaffUser",
-           "Suppression", "WebSession", "CallbackRequest", "TransactionalMessage", "VerificationChallenge"]
+           "Suppression", "WebSession", "CallbackAttempt", "CallbackRequest", "TransactionalMessage",
+           "VerificationChallenge"]

@@ -31,7 +31,7 @@ class AuditRepository(Repository[AuditEvent]):
             last = rows[-1].id
 
     def newest(self, *, actor: str | None, action: str | None, subject: str | None, since: datetime | None,
-               limit: int) -> list[AuditEvent]:
+               limit: int, until: datetime | None = None) -> list[AuditEvent]:
         """Events matching every filter given, newest first; an action ending in `*` matches as a prefix."""
         stmt = select(AuditEvent)
         if actor:
@@ -44,4 +44,6 @@ class AuditRepository(Repository[AuditEvent]):
             stmt = stmt.where(AuditEvent.subject == subject)
         if since is not None:
             stmt = stmt.where(AuditEvent.occurred_at >= since)
+        if until is not None:
+            stmt = stmt.where(AuditEvent.occurred_at < until)
         return list(self.list(stmt.order_by(AuditEvent.id.desc()).limit(limit)))

@@ -37,6 +37,9 @@ class CallbackRequest(Base):
         # The helpline's queue: open requests by priority, then due time.
         Index("ix_callback_requests_queue", "priority", "due_at",
               postgresql_where=text("status = 'waiting'"), sqlite_where=text("status = 'waiting'")),
+        # Claims whose lease ran out go back to the queue: found by this index, not by a scan.
+        Index("ix_callback_requests_leases", "lease_until",
+              postgresql_where=text("status = 'claimed'"), sqlite_where=text("status = 'claimed'")),
         # One open request per phone and per member, even when two arrive at once.
         Index("uq_callback_requests_open_phone", "phone_index", unique=True,
               postgresql_where=text("status IN ('waiting', 'claimed')"),
@@ -65,6 +68,9 @@ class CallbackRequest(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     claimed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Why a closed request closed (app.callbacks.attempts.ClosedReason); empty for a cancelled one.
+    closed_reason: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

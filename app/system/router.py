@@ -109,4 +109,7 @@ def _operator(request: Request, client: str, settings: Settings) -> bool:
 def metrics(request: Request, client: ClientAddress) -> Response:
     if not _operator(request, client, request.app.state.settings):
         raise HTTPException(status_code=404)
+    from app.callbacks.metrics import refresh
+
+    refresh(request.app.state.session_factory)  # the helpline queue's gauges, read at each scrape
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

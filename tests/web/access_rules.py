@@ -83,6 +83,20 @@ RULES: dict[tuple[str, str], Any] = {
     ("POST", "/admin/staff/{staff_id}/reset-second-factor"): (ADMIN,),
     ("POST", "/admin/staff/{staff_id}/end-sessions"): (ADMIN,),
     ("POST", "/admin/staff/{staff_id}/enrolment-link"): (ADMIN,),
+    # the helpline queue (app/callbacks/staff_router.py)
+    ("GET", "/staff/queue"): (AGENT, SUPERVISOR),
+    ("POST", "/staff/queue/take"): (AGENT, SUPERVISOR),
+    ("GET", "/staff/queue/overview"): (SUPERVISOR,),
+    ("GET", "/staff/queue/{request_id}"): (AGENT, SUPERVISOR),
+    ("POST", "/staff/queue/{request_id}/renew"): (AGENT, SUPERVISOR),
+    ("POST", "/staff/queue/{request_id}/outcome"): (AGENT, SUPERVISOR),
+    ("POST", "/staff/queue/{request_id}/reassign"): (SUPERVISOR,),
+    ("POST", "/staff/queue/{request_id}/release"): (SUPERVISOR,),
+    ("POST", "/staff/queue/{request_id}/priority"): (SUPERVISOR,),
+    ("GET", "/staff/branch"): (BRANCH_VIEWER,),
+    # the audit trail (app/audit/router.py)
+    ("GET", "/admin/audit"): (AUDITOR,),
+    ("GET", "/admin/audit.csv"): (AUDITOR,),
 }
 
 # Path parameters: a value to put in the URL when the tests call a route ("1" when not listed).

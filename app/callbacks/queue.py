@@ -1,0 +1,277 @@
+"""The helpline queue: take the next request (a leased claim), see who to call, record each call's outcome.
+
+A claim is a lease: an agent who goes quiet loses it when `lease_until` passes, and the request is offered
+again (`release_expired`, run before every take and by the periodic sweep). Calls in which nobody was reached
+wait at least CALLBACK_RETRY_GAP_MINUTES before the request is offered again; after CALLBACK_MAX_ATTEMPTS
+calls the request closes as unreachable and the member is told how to reach us.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit_service
+from app.callbacks import service as callbacks
+from app.callbacks.attempts import UNREACHED, CallbackAttempt, ClosedReason, Outcome
+from app.callbacks.models import CallbackRequest, CallbackStatus, Priority
+from app.callbacks.queue_repository import CLAIMED, WAITING, QueueRepository
+from app.config import get_settings
+from app.db import utcnow
+from app.errors import AppError, Conflict, NotFound
+from app.i18n import translations
+from app.members import pii
+from app.notices.transactional import service as transactional
+
+NOTES_CONTEXT = b"callbacks.notes"
+MAX_NOTES = 2000
+
+
+class QueueInvalid(AppError):
+    """An outcome the form could not catch (a 'call later' time missing or in the past)."""
+
+    status_code = 422
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def _lease() -> timedelta:
+    return timedelta(minutes=get_settings().CALLBACK_LEASE_MINUTES)
+
+
+def _gap() -> timedelta:
+    return timedelta(minutes=get_settings().CALLBACK_RETRY_GAP_MINUTES)
+
+
+def _metric(name: str, label: str) -> None:
+    from app.callbacks import metrics
+
+    metrics.count(name, label)
+
+
+# --- taking ----------------------------------------------------------------------------------------------
+def release_expired(session: Session, *, now: datetime | None = None) -> int:
+    """Return every claim whose lease ran out to the queue; how many returned."""
+    released = QueueRepository(session).release_expired(now or utcnow())
+    if released:
+        audit_service.record(session, actor="system", action="callback.lease_expired", subject="callbacks",
+                             released=released)
+        _metric("leases_expired", "expired")
+    return released
+
+
+def take_next(session: Session, *, staff_id: int) -> CallbackRequest | None:
+    """The request this agent holds, else claim the next one offered (exactly one, never another's)."""
+    now = utcnow()
+    repo = QueueRepository(session)
+    release_expired(session, now=now)
+    held = repo.held_by(staff_id, now)
+    if held is not None:
+        return held
+    claimed = repo.claim_next(staff_id=staff_id, now=now, lease_until=now + _lease())
+    if claimed is None:
+        return None
+    audit_service.record(session, actor=f"staff:{staff_id}", action="callback.claimed", subject=f"callback:{claimed}")
+    _metric("claims", "take_next")
+    request = repo.get(claimed)
+    if request is not None:
+        session.refresh(request)
+    return request
+
+
+def held(session: Session, *, staff_id: int, request_id: int) -> CallbackRequest:
+    """A request this agent holds on a live lease, or Conflict (the lease ran out and it may be someone else's)."""
+    request = QueueRepository(session).get(request_id)
+    if request is None:
+        raise NotFound("There is no such callback request")
+    if request.status != CLAIMED or request.claimed_by != staff_id or (request.lease_until or utcnow()) < utcnow():
+        raise Conflict("This request is no longer yours: your claim ran out or it was reassigned")
+    return request
+
+
+def renew(session: Session, *, staff_id: int, request_id: int) -> CallbackRequest:
+    """Keep holding a request (the agent is still on it): its lease starts again."""
+    now = utcnow()
+    ok = QueueRepository(session).guarded(
+        request_id, where=[CallbackRequest.status == CLAIMED, CallbackRequest.claimed_by == staff_id,
+                           CallbackRequest.lease_until >= now],
+        values={"lease_until": now + _lease(), "updated_at": now})
+    if not ok:
+        raise Conflict("This request is no longer yours: your claim ran out or it was reassigned")
+    return held(session, staff_id=staff_id, request_id=request_id)
+
+
+# --- the call sheet -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CallSheet:
+    """What the agent needs to make the call: passphrase first, the phone, the member's exposure and notices."""
+
+    request: CallbackRequest
+    name: str
+    phone: str
+    passphrase: str
+    exposures: list[str]  # data category names
+    notices: list[tuple[datetime | None, str, str]]  # (sent at, channel, status)
+    attempts: list[tuple[datetime, str, str]]  # (made at, outcome, notes)
+
+
+def call_sheet(session: Session, *, staff_id: int, request_id: int) -> CallSheet:
+    """Open the held request's sealed details (audited: who saw whose details, never the details themselves)."""
+    from app.incidents import service as incident_service
+    from app.members import service as member_service
+    from app.notices import service as notice_service
+
+    request = held(session, staff_id=staff_id, request_id=request_id)
+    opened = callbacks.details(request)
+    exposures: list[str] = []
+    notices: list[tuple[datetime | None, str, str]] = []
+    if request.member_id is not None:
+        categories = incident_service.categories_by_id(session)
+        found = member_service.exposures_of(session, member_id=request.member_id)
+        exposures = sorted({categories[c].name for ids in found.values() for c in ids})
+        notices = [(n.sent_at, n.channel, n.status)
+                   for n in notice_service.notices_for_member(session, member_id=request.member_id, limit=10)]
+    keys = pii.keyring()
+    attempts = [(a.made_at, a.outcome, keys.decrypt(a.notes_enc, context=NOTES_CONTEXT) if a.notes_enc else "")
+                for a in QueueRepository(session).attempts_of(request.id)]
+    audit_service.record(session, actor=f"staff:{staff_id}", action="callback.details_viewed",
+                         subject=f"callback:{request.id}", member=request.member_id is not None,
+                         exposure=bool(exposures), notices=len(notices))
+    return CallSheet(request, opened.name, opened.phone, opened.passphrase, exposures, notices, attempts)
+
+
+# --- outcomes ------------------------------------------------------------------------------------------------
+def record_outcome(session: Session, *, staff_id: int, request_id: int, outcome: Outcome, notes: str = "",
+                   call_at: datetime | None = None) -> CallbackRequest:
+    """Record one call on a held request and move the request on: closed, or back in the queue after a gap."""
+    settings = get_settings()
+    now = utcnow()
+    request = held(session, staff_id=staff_id, request_id=request_id)
+    if outcome is Outcome.CALL_LATER and (call_at is None or call_at <= now):
+        raise QueueInvalid("call_at", "past" if call_at is not None else "missing")
+    notes = notes.strip()[:MAX_NOTES]
+    attempts = request.attempts + 1
+    values: dict[str, object] = {"attempts": attempts, "claimed_by": None, "lease_until": None, "claimed_at": None,
+                                 "updated_at": now}
+    reason: ClosedReason | None = None
+    if outcome is Outcome.RESOLVED:
+        reason = ClosedReason.RESOLVED
+    elif outcome is Outcome.WRONG_NUMBER:
+        reason = ClosedReason.WRONG_NUMBER  # never retried: the number is not theirs
+    elif outcome in UNREACHED and attempts >= settings.CALLBACK_MAX_ATTEMPTS:
+        reason = ClosedReason.UNREACHABLE
+    if reason is not None:
+        values.update(status=CallbackStatus.CLOSED.value, closed_reason=reason.value, closed_at=now)
+    else:
+        # Back to the queue: not before the gap (a member's chosen time later than that is kept).
+        again = now + _gap()
+        if outcome is Outcome.CALL_LATER and call_at is not None:
+            again = max(again, call_at)
+        values.update(status=WAITING, next_attempt_at=again)
+        if outcome is Outcome.CALL_LATER:
+            values["due_at"] = again
+    changed = QueueRepository(session).guarded(
+        request.id, where=[CallbackRequest.status == CLAIMED, CallbackRequest.claimed_by == staff_id],
+        values=values)
+    if not changed:
+        raise Conflict("This request is no longer yours: your claim ran out or it was reassigned")
+    QueueRepository(session).add_attempt(CallbackAttempt(
+        request_id=request.id, staff_id=staff_id, outcome=outcome.value, made_at=now,
+        notes_enc=pii.keyring().encrypt(notes, context=NOTES_CONTEXT) if notes else None,
+        call_at=call_at if outcome is Outcome.CALL_LATER else None))
+    session.refresh(request)
+    audit_service.record(session, actor=f"staff:{staff_id}", action="callback.attempt",
+                         subject=f"callback:{request.id}",
+                         outcome=outcome.value, attempt=attempts, closed=reason.value if reason else None,
+                         notes=bool(notes))
+    _metric("outcomes", outcome.value)
+    if reason is ClosedReason.UNREACHABLE or reason is ClosedReason.WRONG_NUMBER:
+        _tell_unreachable(session, request, wrong_number=reason is ClosedReason.WRONG_NUMBER)
+    return request
+
+
+def unreachable_message(request: CallbackRequest, *, channel: str) -> tuple[str, str]:
+    """(subject, body) telling the member we could not reach them and how to reach us, in their language."""
+    settings = get_settings()
+    _ = translations(request.language).gettext
+    values = {"reference": request.reference, "org": settings.ORGANISATION_NAME,
+              "url": settings.PUBLIC_BASE_URL.rstrip("/") + "/callback"}
+    if channel == "sms":
+        return "", _("{org}: we tried to call you back about request {reference} but could not reach you. "
+                     "To ask again: {url}").format(**values)
+    subject = _("We could not reach you ({reference})").format(**values)
+    body = _("We tried to call you back about your request {reference} but could not reach you, so we have "
+             "closed it.\n\nIf you still want to talk to us, ask for a call back again at {url}.").format(**values)
+    return subject, body
+
+
+def _tell_unreachable(session: Session, request: CallbackRequest, *, wrong_number: bool) -> None:
+    """By the member's email on file, else by SMS to the number given (never to a number that was wrong)."""
+    from app.members import service as member_service
+
+    channel, to = None, None
+    if request.member_id is not None:
+        profile = member_service.profile(session, request.member_id)
+        if profile is not None and profile.email:
+            channel, to = "email", profile.email
+    if channel is None and not wrong_number:
+        phone, sms = callbacks.parse_phone(callbacks.details(request).phone)
+        if sms:
+            channel, to = "sms", phone
+    if channel is None or to is None:
+        return
+    subject, body = unreachable_message(request, channel=channel)
+    transactional.queue_message(session, kind="callback_unreachable", channel=channel, to=to, subject=subject,
+                                body=body)
+
+
+# --- supervisors ------------------------------------------------------------------------------------------------
+def reassign(session: Session, *, request_id: int, to_staff_id: int, actor: str) -> None:
+    """Give an open request to this agent on a fresh lease (whoever held it loses it)."""
+    from app.auth.models import Role
+    from app.auth.repository import StaffRepository
+
+    agent = StaffRepository(session).get(to_staff_id)
+    if agent is None or not agent.active or agent.role not in (Role.AGENT.value, Role.SUPERVISOR.value):
+        raise NotFound("There is no such agent")
+    now = utcnow()
+    ok = QueueRepository(session).guarded(
+        request_id, where=[CallbackRequest.status.in_((WAITING, CLAIMED))],
+        values={"status": CLAIMED, "claimed_by": agent.id, "lease_until": now + _lease(), "claimed_at": now,
+                "updated_at": now})
+    if not ok:
+        raise Conflict("This request is closed")
+    audit_service.record(session, actor=actor, action="callback.reassigned", subject=f"callback:{request_id}",
+                         to=f"staff:{agent.id}")
+    _metric("claims", "reassigned")
+
+
+def release(session: Session, *, request_id: int, actor: str) -> None:
+    """Put a claimed request back in the queue now (a stuck claim)."""
+    ok = QueueRepository(session).guarded(
+        request_id, where=[CallbackRequest.status == CLAIMED],
+        values={"status": WAITING, "claimed_by": None, "lease_until": None, "claimed_at": None,
+                "updated_at": utcnow()})
+    if not ok:
+        raise Conflict("This request is not claimed")
+    audit_service.record(session, actor=actor, action="callback.released", subject=f"callback:{request_id}")
+
+
+def reprioritise(session: Session, *, request_id: int, priority: Priority, actor: str) -> None:
+    """A new priority band; the request is due by the new band's SLA from when it was first offered."""
+    request = QueueRepository(session).get(request_id)
+    if request is None:
+        raise NotFound("There is no such callback request")
+    ok = QueueRepository(session).guarded(
+        request_id, where=[CallbackRequest.status.in_((WAITING, CLAIMED))],
+        values={"priority": int(priority), "due_at": max(request.window_start, request.created_at)
+                + callbacks.sla(priority), "updated_at": utcnow()})
+    if not ok:
+        raise Conflict("This request is closed")
+    audit_service.record(session, actor=actor, action="callback.reprioritised", subject=f"callback:{request_id}",
+                         priority=int(priority), before=request.priority)

@@ -1,0 +1,178 @@
+"""The helpline's pages: the agents' queue and call sheet (/staff/queue), the supervisor's overview and
+actions (/staff/queue/overview), and a branch viewer's counts (/staff/branch)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import Field
+from starlette.responses import RedirectResponse, Response
+
+from app.auth.models import Role, StaffUser
+from app.callbacks import overview as overview_service
+from app.callbacks import queue
+from app.callbacks import service as callbacks
+from app.callbacks.attempts import Outcome
+from app.callbacks.models import Priority
+from app.callbacks.queue_repository import QueueRepository
+from app.db import read_only, utcnow
+from app.deps import SessionDep
+from app.templating import render
+from app.web.deps import require_roles
+from app.web.forms import N_, Form, FormFields, FormResult, empty_form, parse_form
+
+router = APIRouter(prefix="/staff")
+AgentDep = Annotated[StaffUser, Depends(require_roles(Role.AGENT, Role.SUPERVISOR))]
+SupervisorDep = Annotated[StaffUser, Depends(require_roles(Role.SUPERVISOR))]
+BranchViewerDep = Annotated[StaffUser, Depends(require_roles(Role.BRANCH_VIEWER))]
+REFRESH_SECONDS = 30
+
+OUTCOMES = [(Outcome.RESOLVED.value, N_("Reached: resolved")),
+            (Outcome.FOLLOW_UP.value, N_("Reached: needs a follow-up call")),
+            (Outcome.NO_ANSWER.value, N_("No answer")), (Outcome.VOICEMAIL.value, N_("Voicemail")),
+            (Outcome.WRONG_NUMBER.value, N_("Wrong number")),
+            (Outcome.CALL_LATER.value, N_("Call later: the member asked for another time"))]
+PRIORITIES = [(str(int(Priority.URGENT)), N_("Urgent or vulnerable")),
+              (str(int(Priority.FINANCIAL)), N_("Financial data exposed")), (str(int(Priority.NORMAL)), N_("Other"))]
+PRIORITY_NAMES = {int(k): v for k, v in PRIORITIES}
+
+
+class OutcomeForm(Form):
+    messages = {"outcome": N_("Choose what happened on the call"),
+                "notes.string_too_long": N_("Keep the notes to 2,000 characters")}
+    outcome: Outcome
+    notes: str = Field(default="", max_length=2000)
+    call_at: str = Field(default="", max_length=40)
+
+
+class ReassignForm(Form):
+    messages = {"agent": N_("Choose an agent")}
+    agent: int
+
+
+class PriorityForm(Form):
+    messages = {"priority": N_("Choose a priority")}
+    priority: Priority
+
+
+def _see(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status_code=303)
+
+
+def _gettext(request: Request) -> Any:
+    from app.i18n import translations
+
+    return translations(getattr(request.state, "lang", "en")).gettext
+
+
+# --- agents ------------------------------------------------------------------------------------------------------
+@router.get("/queue")
+def queue_page(request: Request, db: SessionDep, agent: AgentDep) -> Response:
+    read_only(db)
+    now = utcnow()
+    repo = QueueRepository(db)
+    return render(request, "callbacks/staff_queue.html", {
+        "held": repo.held_by(agent.id, now), "waiting": repo.waiting_list(now, 50), "counts": repo.counts(now),
+        "now": now, "refresh": REFRESH_SECONDS, "priorities": PRIORITY_NAMES,
+        "offered": lambda r: r.window_start <= now and (r.next_attempt_at is None or r.next_attempt_at <= now)})
+
+
+@router.post("/queue/take")
+def take_next(request: Request, db: SessionDep, agent: AgentDep) -> Response:
+    taken = queue.take_next(db, staff_id=agent.id)
+    if taken is None:
+        return _see("/staff/queue?empty=1")
+    return _see(f"/staff/queue/{taken.id}")
+
+
+def _call_page(request: Request, db: SessionDep, agent: StaffUser, request_id: int, form: FormResult[Any],
+               status: int = 200) -> Response:
+    sheet = queue.call_sheet(db, staff_id=agent.id, request_id=request_id)
+    gettext = _gettext(request)
+    return render(request, "callbacks/staff_call.html", {
+        "sheet": sheet, "form": form, "outcomes": [(v, gettext(t)) for v, t in OUTCOMES],
+        "outcome_names": dict(OUTCOMES), "priorities": PRIORITY_NAMES,
+        "window": (callbacks.local_time(sheet.request.window_start, "en"),
+                   callbacks.local_time(sheet.request.window_end, "en"))}, status_code=status)
+
+
+@router.get("/queue/overview")
+def overview_page(request: Request, db: SessionDep, supervisor: SupervisorDep) -> Response:
+    from app.auth.repository import StaffRepository
+
+    seen = overview_service.overview(db)
+    agents = [(str(u.id), u.email) for u in StaffRepository(db).listing()
+              if u.active and u.role in (Role.AGENT.value, Role.SUPERVISOR.value)]
+    gettext = _gettext(request)
+    return render(request, "callbacks/staff_overview.html", {
+        "o": seen, "agents": agents, "refresh": REFRESH_SECONDS, "form": empty_form(),
+        "priority_options": [(v, gettext(t)) for v, t in PRIORITIES],
+        "priorities": PRIORITY_NAMES, "outcome_names": dict(OUTCOMES),
+        "now": utcnow()})
+
+
+@router.get("/queue/{request_id}")
+def call_page(request: Request, db: SessionDep, agent: AgentDep, request_id: int) -> Response:
+    return _call_page(request, db, agent, request_id, empty_form())
+
+
+@router.post("/queue/{request_id}/renew")
+def renew(request: Request, db: SessionDep, agent: AgentDep, request_id: int) -> Response:
+    queue.renew(db, staff_id=agent.id, request_id=request_id)
+    return _see(f"/staff/queue/{request_id}")
+
+
+@router.post("/queue/{request_id}/outcome")
+def record_outcome(request: Request, db: SessionDep, agent: AgentDep, request_id: int,
+                   fields: FormFields) -> Response:
+    form = parse_form(OutcomeForm, fields, request)
+    gettext = _gettext(request)
+    if form.ok and form.data is not None:
+        data = form.data
+        call_at = None
+        try:
+            if data.call_at.strip():
+                call_at = callbacks.parse_local(data.call_at, "call_at")
+            queue.record_outcome(db, staff_id=agent.id, request_id=request_id, outcome=data.outcome,
+                                 notes=callbacks.check_plain(data.notes), call_at=call_at)
+        except (callbacks.CallbackInvalid, queue.QueueInvalid):
+            form.add_error("call_at", gettext("Enter a time in the future to call back, like 2026-12-24T18:30"))
+        except ValueError:
+            form.add_error("notes", gettext("Remove the special characters from the notes"))
+        else:
+            return _see("/staff/queue?recorded=1")
+    return _call_page(request, db, agent, request_id, form, status=422)
+
+
+# --- supervisors ---------------------------------------------------------------------------------------------------
+@router.post("/queue/{request_id}/reassign")
+def reassign(request: Request, db: SessionDep, supervisor: SupervisorDep, request_id: int,
+             fields: FormFields) -> Response:
+    form = parse_form(ReassignForm, fields, request)
+    if form.ok and form.data is not None:
+        queue.reassign(db, request_id=request_id, to_staff_id=form.data.agent, actor=f"staff:{supervisor.id}")
+    return _see("/staff/queue/overview")
+
+
+@router.post("/queue/{request_id}/release")
+def release(request: Request, db: SessionDep, supervisor: SupervisorDep, request_id: int) -> Response:
+    queue.release(db, request_id=request_id, actor=f"staff:{supervisor.id}")
+    return _see("/staff/queue/overview")
+
+
+@router.post("/queue/{request_id}/priority")
+def reprioritise(request: Request, db: SessionDep, supervisor: SupervisorDep, request_id: int,
+                 fields: FormFields) -> Response:
+    form = parse_form(PriorityForm, fields, request)
+    if form.ok and form.data is not None:
+        queue.reprioritise(db, request_id=request_id, priority=form.data.priority, actor=f"staff:{supervisor.id}")
+    return _see("/staff/queue/overview")
+
+
+# --- branch viewers ------------------------------------------------------------------------------------------------
+@router.get("/branch")
+def branch_page(request: Request, db: SessionDep, viewer: BranchViewerDep) -> Response:
+    # An account without a branch sees no counts (and is told why), never everyone's.
+    counts = overview_service.branch_counts(db, branch_id=viewer.branch_id) if viewer.branch_id else None
+    return render(request, "callbacks/staff_branch.html", {"counts": counts, "refresh": REFRESH_SECONDS})
