@@ -97,3 +97,23 @@ def test_upgrading_keys_the_old_chain_as_far_as_it_verifies(database_url: str) -
         engine.dispose()
     finally:
         drop_database(name)
+
+
+def test_portal_audit_verify_names_the_first_forged_event(fresh_database: str) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import app
+    from app.db import default_session_factory, session_scope
+
+    with session_scope(default_session_factory()) as session:
+        ids = [e.id for e in _chain(session, 3)]
+    runner = CliRunner()
+    assert "audit trail intact" in runner.invoke(app, ["audit", "verify"]).output
+    with session_scope(default_session_factory()) as session:
+        # A forger with the database but not the key: edits the middle event and recomputes its hash unkeyed.
+        event = session.get(AuditEvent, ids[1])
+        event.details = {"n": 7}
+        session.flush()
+        event.hash = hashlib.sha256(audit_service._body(event.prev_hash, event)).hexdigest()
+    result = runner.invoke(app, ["audit", "verify"])
+    assert result.exit_code == 1 and f"audit trail broken at event {ids[1]}" in result.output
