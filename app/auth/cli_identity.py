@@ -62,6 +62,13 @@ def prove_operator(by: str | None, *, needs: Iterable[Role], action: str) -> str
         raise refuse(f"`{action}` needs --by EMAIL (a staff member who proves it with their password and code)")
     password, code = _read_secrets(by)
     run_migrations()
+    if not password or not code:
+        # Nothing was tried, so nothing counts towards a lockout; a script that forgot its stdin is told.
+        with session_scope(default_session_factory()) as session:
+            audit_service.record(session, actor="anonymous", action="access.refused", subject=f"cli {action}",
+                                 reason="no_proof", via="cli")
+        raise refuse(f"`{action}` needs {by}'s password and current code: asked for on a terminal, "
+                     "or two lines on stdin (password, then code)")
     role = None
     with session_scope(default_session_factory()) as session:
         # Failures and the refusal commit here, whatever happens after.

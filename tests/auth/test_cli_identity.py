@@ -90,6 +90,8 @@ def test_stop_all_needs_a_proved_identity_with_the_right_role(staff: dict[str, O
     before = last_id()
     out = portal("stop-all", code=2)
     assert "needs --by EMAIL" in out and len(out.strip().splitlines()) == 1
+    out = portal("stop-all", "--by", "supervisor@example.org", code=2, stdin="")
+    assert "needs supervisor@example.org's password and current code" in out
     out = portal("stop-all", "--by", "agent@example.org", stdin=staff["agent@example.org"].proof(), code=2)
     assert "agent@example.org is an agent; `stop-all` needs admin or supervisor" in out
     assert "all sending stopped" in portal("stop-all", "--by", "supervisor@example.org",
@@ -103,6 +105,7 @@ def test_stop_all_needs_a_proved_identity_with_the_right_role(staff: dict[str, O
              if e.action != "staff.sign_in"]
     assert trail == [
         ("access.refused", "anonymous", "no_identity"),
+        ("access.refused", "anonymous", "no_proof"),
         ("access.refused", "agent@example.org", "agent"),
         ("sending.stop_all", "supervisor@example.org", None),
         ("access.refused", "supervisor@example.org", "supervisor"),
