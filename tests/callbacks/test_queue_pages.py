@@ -53,7 +53,7 @@ def test_an_agent_takes_next_sees_the_passphrase_and_records_a_call(web: TestCli
     me = agent(session)
     sign_in(web, session, me)
     page = web.get("/staff/queue")
-    assert page.status_code == 200 and request.reference in page.text and 'http-equiv="refresh"' in page.text
+    assert page.status_code == 200 and request.reference in page.text and 'data-refresh="30"' in page.text
     taken = post(web, "/staff/queue", "/staff/queue/take")
     assert taken.status_code == 303 and taken.headers["location"] == f"/staff/queue/{request.id}"  # type: ignore[attr-defined]
     sheet = web.get(f"/staff/queue/{request.id}")

@@ -1,0 +1,84 @@
+"""The helpline in real Chromium: an agent signs in with a code, takes next, sees the passphrase and records
+the call; a supervisor reassigns a request; a branch viewer sees small counts suppressed; an auditor reads
+the trail. axe-core clean on every page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from app.auth.models import Role, StaffUser
+from app.callbacks.models import CallbackRequest, Priority
+from app.db import default_session_factory, session_scope
+from app.members.models import Member
+from tests.browser.staff import make_staff, sign_in
+from tests.browser.test_check_status import axe_clean
+from tests.callbacks.queue_helpers import waiting
+
+pytestmark = pytest.mark.browser
+
+
+def _seed() -> tuple[str, str, int]:
+    """An urgent request with no member, and two requests of members of one branch; (urgent's reference,
+    a branch request's reference, that branch's id)."""
+    with session_scope(default_session_factory()) as s:
+        urgent = waiting(s, priority=Priority.URGENT, passphrase="amber otter", phone="+447700900888")
+        branch_id = s.execute(select(Member.branch_id).limit(1)).scalar_one()
+        members = s.execute(select(Member.id).where(Member.branch_id == branch_id).limit(2)).scalars().all()
+        branch_requests = [waiting(s, member_id=m) for m in members]
+        return urgent.reference, branch_requests[0].reference, branch_id
+
+
+def test_agent_supervisor_branch_viewer_and_auditor(page, live_server: str) -> None:  # type: ignore[no-untyped-def]
+    urgent_ref, branch_ref, branch_id = _seed()
+    agent = make_staff("queue.agent@example.org", Role.AGENT)
+    sign_in(page, live_server, agent, next_path="/staff/queue")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Callback queue")
+    expect(page.get_by_role("cell", name=urgent_ref)).to_be_visible()
+    axe_clean(page)
+    page.get_by_role("button", name="Take next").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Call {urgent_ref}")
+    expect(page.locator("#passphrase")).to_have_text("amber otter")
+    expect(page.locator("#phone")).to_have_text("+447700900888")
+    axe_clean(page)
+    page.get_by_label("What happened").select_option("follow_up")
+    page.get_by_label("Notes").fill("Wants to know about the card details")
+    page.get_by_role("button", name="Record the call").click()
+    expect(page.get_by_text("The call was recorded.")).to_be_visible()
+    axe_clean(page)
+    with session_scope(default_session_factory()) as s:
+        done = s.execute(select(CallbackRequest).where(CallbackRequest.reference == urgent_ref)).scalar_one()
+        assert done.attempts == 1 and done.status == "waiting" and done.next_attempt_at is not None
+
+    boss = make_staff("queue.boss@example.org", Role.SUPERVISOR)
+    page.context.clear_cookies()
+    sign_in(page, live_server, boss, next_path="/staff/queue/overview")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Helpline overview")
+    axe_clean(page)
+    page.get_by_label(f"Agent for {branch_ref}").select_option(label=agent.email)
+    page.get_by_role("button", name=f"Reassign {branch_ref}").click()
+    expect(page.get_by_role("button", name=f"Release {branch_ref}")).to_be_visible()
+    with session_scope(default_session_factory()) as s:
+        moved = s.execute(select(CallbackRequest).where(CallbackRequest.reference == branch_ref)).scalar_one()
+        who = s.execute(select(StaffUser.id).where(StaffUser.email == agent.email)).scalar_one()
+        assert moved.status == "claimed" and moved.claimed_by == who
+
+    viewer = make_staff("branch.viewer@example.org", Role.BRANCH_VIEWER, branch_id=branch_id)
+    page.context.clear_cookies()
+    sign_in(page, live_server, viewer, next_path="/staff/branch")
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("Callbacks for "))
+    row = page.get_by_role("row", name=re.compile("^Waiting"))
+    expect(row).to_contain_text("Fewer than 5 (not shown)")
+    expect(page.get_by_role("row", name=re.compile("^Being called"))).to_contain_text("Fewer than 5 (not shown)")
+    axe_clean(page)
+
+    auditor = make_staff("the.auditor@example.org", Role.AUDITOR)
+    page.context.clear_cookies()
+    sign_in(page, live_server, auditor, next_path="/admin/audit?action=callback.*")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Audit trail")
+    expect(page.locator("#chain")).to_contain_text("The chain is intact")
+    expect(page.get_by_role("cell", name="callback.reassigned")).to_be_visible()
+    axe_clean(page)
