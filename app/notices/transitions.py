@@ -45,16 +45,20 @@ def _expected(expected: CampaignStatus | Iterable[CampaignStatus]) -> list[Campa
 
 
 def try_transition(session: Session, campaign_id: int, *, expected: CampaignStatus | Iterable[CampaignStatus],
-                   to: CampaignStatus, **values: Any) -> bool:
+                   to: CampaignStatus, lock: bool = True, **values: Any) -> bool:
     """Move the campaign from one of `expected` to `to` (setting `values` too) if it is still there.
 
     Returns whether it moved. The guard is in the UPDATE itself, so a status read earlier (possibly
-    cached by this session) is never written back.
+    cached by this session) is never written back. The row is locked FOR UPDATE first (`lock`): an
+    UPDATE alone takes a lock that does not wait for planners and fallbacks holding FOR KEY SHARE, and a
+    cancel or pause must wait for the deliveries they are adding, so as to act on those too.
     """
     froms = _expected(expected)
     for current in froms:
         if not allowed(current, to):
             raise AppError(f"a campaign cannot go from {current} to {to}")
+    if lock:
+        lock_status(session, campaign_id)
     result = session.execute(
         update(Campaign).where(Campaign.id == campaign_id, Campaign.status.in_(froms))
         .values(status=to, updated_at=utcnow(), **values)
@@ -119,6 +123,8 @@ def complete_if_done(session: Session, campaign_id: int) -> bool:
 
 def reopen_for_fallback(session: Session, campaign_id: int) -> None:
     """A completed campaign that gains deliveries (an SMS fallback after a late bounce) is sending again."""
+    # No FOR UPDATE here: the caller holds FOR KEY SHARE, and two fallbacks each waiting to upgrade would
+    # deadlock. The UPDATE's own lock waits only for another reopening, whose guard then fails this one.
     if try_transition(session, campaign_id, expected=CampaignStatus.COMPLETED, to=CampaignStatus.SENDING,
-                      completed_at=None):
+                      lock=False, completed_at=None):
         log.info("campaign %s reopened for an SMS fallback", campaign_id)

@@ -334,3 +334,20 @@ def test_a_bounce_after_a_cancel_plans_no_fallback(real: sessionmaker[Session]) 
     with session_scope(real) as s:
         assert _bounce(email_id)(s).fallbacks == 0
     assert _queued_sms(real, campaign_id) == 0
+
+
+def test_a_cancel_waits_for_a_fallback_being_planned_and_cancels_it_too(real: sessionmaker[Session]) -> None:
+    campaign_id, email_id = _sent_campaign(real)
+    bounce = Held(real, _bounce(email_id)).start()  # the fallback's rows are added, not yet committed
+    thread, out = in_thread(lambda: _cancel(real, campaign_id))
+    thread.join(0.5)
+    assert bounce.finish().fallbacks == 1
+    thread.join(30)
+    assert "error" not in out, out.get("error")
+    assert _status(real, campaign_id).status == CampaignStatus.CANCELLED
+    assert _queued_sms(real, campaign_id) == 0, "nothing is left queued under a cancelled campaign"
+
+
+def _cancel(factory: sessionmaker[Session], campaign_id: int) -> int:
+    with session_scope(factory) as s:
+        return service.cancel(s, campaign_id, actor=APPROVER)[1]
