@@ -76,20 +76,22 @@ def take_next(session: Session, *, staff_id: int) -> CallbackRequest | None:
     claimed = repo.claim_next(staff_id=staff_id, now=now, lease_until=now + _lease())
     if claimed is None:
         return None
-    audit_service.record(session, actor=f"staff:{staff_id}", action="callback.claimed", subject=f"callback:{claimed}")
-    _metric("claims", "take_next")
     request = repo.get(claimed)
     if request is not None:
         session.refresh(request)
+    # Last: the audit record takes the chain's lock, held until commit, so nothing should follow it.
+    audit_service.record(session, actor=f"staff:{staff_id}", action="callback.claimed", subject=f"callback:{claimed}")
+    _metric("claims", "take_next")
     return request
 
 
-def held(session: Session, *, staff_id: int, request_id: int) -> CallbackRequest:
-    """A request this agent holds on a live lease, or Conflict (the lease ran out and it may be someone else's)."""
+def held(session: Session, *, staff_id: int, request_id: int, live: bool = True) -> CallbackRequest:
+    """A request this agent holds (on a live lease unless `live` is False), or Conflict."""
     request = QueueRepository(session).get(request_id)
     if request is None:
         raise NotFound("There is no such callback request")
-    if request.status != CLAIMED or request.claimed_by != staff_id or (request.lease_until or utcnow()) < utcnow():
+    expired = (request.lease_until or utcnow()) < utcnow()
+    if request.status != CLAIMED or request.claimed_by != staff_id or (live and expired):
         raise Conflict("This request is no longer yours: your claim ran out or it was reassigned")
     return request
 
@@ -151,7 +153,8 @@ def record_outcome(session: Session, *, staff_id: int, request_id: int, outcome:
     """Record one call on a held request and move the request on: closed, or back in the queue after a gap."""
     settings = get_settings()
     now = utcnow()
-    request = held(session, staff_id=staff_id, request_id=request_id)
+    # A call that outlasted the lease can still be recorded while nobody else has taken the request.
+    request = held(session, staff_id=staff_id, request_id=request_id, live=False)
     if outcome is Outcome.CALL_LATER and (call_at is None or call_at <= now):
         raise QueueInvalid("call_at", "past" if call_at is not None else "missing")
     notes = notes.strip()[:MAX_NOTES]

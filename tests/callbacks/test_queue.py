@@ -175,3 +175,16 @@ def test_the_claim_is_a_guarded_update_that_changes_one_row(session: Session) ->
     assert repo.claim_one(request.id, staff_id=a.id, now=now, lease_until=now + timedelta(minutes=5))
     assert not repo.claim_one(request.id, staff_id=b.id, now=now, lease_until=now + timedelta(minutes=5))
     assert session.execute(select(CallbackRequest.claimed_by).where(CallbackRequest.id == request.id)).scalar() == a.id
+
+
+def test_a_call_that_outlasts_the_lease_is_recorded_while_nobody_else_took_the_request(session: Session) -> None:
+    request = waiting(session)
+    me = agent(session)
+    queue.take_next(session, staff_id=me.id)
+    request.lease_until = utcnow() - timedelta(minutes=1)
+    session.flush()
+    with pytest.raises(Conflict):
+        queue.call_sheet(session, staff_id=me.id, request_id=request.id)  # the details need a live lease
+    queue.record_outcome(session, staff_id=me.id, request_id=request.id, outcome=Outcome.RESOLVED)
+    session.refresh(request)
+    assert request.status == "closed"
