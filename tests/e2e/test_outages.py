@@ -49,11 +49,10 @@ def test_a_database_outage_mid_campaign_neither_stalls_it_nor_sends_twice(
     port = make_url(database).port or 5432
     with TcpProxy(port) as pg, FakeSendGrid(auto_webhooks=True) as sendgrid, FakeTwilio(auto_callbacks=True) as twilio:
         env = {**engine_settings(sendgrid, twilio), **LONG_LEASE, "PORTAL_TWILIO_MESSAGES_PER_SECOND": "100"}
-        stack = Stack(database, logs=tmp_path, env=env, worker_threads=6)
+        stack = Stack(pg.url_for(database), logs=tmp_path, env=env, worker_threads=6)
         sendgrid.webhook_url = stack.base_url + "/webhooks/sendgrid"
         with stack:
-            stack.start_web()  # the web (and so the providers' webhooks) keeps its own way in
-            stack.env["PORTAL_DATABASE_URL"] = pg.url_for(database)
+            stack.start_web()  # the web loses the database too: receipts posted meanwhile are answered 503
             stack.start_worker()
             stack.start_worker()
             e2e = E2E(stack, sendgrid, twilio, database)
@@ -64,7 +63,7 @@ def test_a_database_outage_mid_campaign_neither_stalls_it_nor_sends_twice(
             at_restore = len(twilio.messages)
             pg.restore()
             restored = time.monotonic()
-            wait_until(lambda: len(twilio.messages) >= at_restore + 300, 30, 0.05,
+            wait_until(lambda: len(twilio.messages) >= at_restore + 100, 15, 0.05,
                        what=f"sending to resume after the outage; logs in {tmp_path}")
             resumed_after = time.monotonic() - restored
             e2e.wait_complete(campaign_id)
@@ -73,7 +72,7 @@ def test_a_database_outage_mid_campaign_neither_stalls_it_nor_sends_twice(
             duplicates = e2e.duplicates()
             unsent = e2e.sql("SELECT count(*) FROM deliveries WHERE campaign_id = :c AND channel = 'sms' "
                              "AND status NOT IN ('sent', 'delivered')", c=campaign_id)[0][0]
-    print(f"database outage of {OUTAGE_SECONDS} s: {pg.refused} connections refused; 300 more SMS "
+    print(f"database outage of {OUTAGE_SECONDS} s: {pg.refused} connections refused; 100 more SMS "
           f"{resumed_after:.1f} s after it ended; {duplicates} sent twice")
     assert unsent == 0 and len(reached) == planned, "every planned SMS was sent and recorded"
     assert duplicates == 0, "no member got the same SMS twice"
