@@ -105,7 +105,9 @@ def renew(session: Session, *, staff_id: int, request_id: int) -> CallbackReques
         values={"lease_until": now + _lease(), "updated_at": now})
     if not ok:
         raise Conflict("This request is no longer yours: your claim ran out or it was reassigned")
-    return held(session, staff_id=staff_id, request_id=request_id)
+    request = held(session, staff_id=staff_id, request_id=request_id)
+    session.refresh(request)  # the update went straight to the table
+    return request
 
 
 # --- the call sheet -----------------------------------------------------------------------------------------

@@ -188,3 +188,15 @@ def test_a_call_that_outlasts_the_lease_is_recorded_while_nobody_else_took_the_r
     queue.record_outcome(session, staff_id=me.id, request_id=request.id, outcome=Outcome.RESOLVED)
     session.refresh(request)
     assert request.status == "closed"
+
+
+def test_an_agent_still_on_the_call_renews_the_lease(session: Session) -> None:
+    request = waiting(session)
+    me, other = agent(session, "me"), agent(session, "other")
+    queue.take_next(session, staff_id=me.id)
+    request.lease_until = utcnow() + timedelta(seconds=30)
+    session.flush()
+    renewed = queue.renew(session, staff_id=me.id, request_id=request.id)
+    assert renewed.lease_until is not None and renewed.lease_until > utcnow() + timedelta(minutes=5)
+    with pytest.raises(Conflict):
+        queue.renew(session, staff_id=other.id, request_id=request.id)
