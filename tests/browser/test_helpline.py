@@ -8,7 +8,7 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.auth.models import Role, StaffUser
 from app.callbacks.models import CallbackRequest, Priority
@@ -22,12 +22,14 @@ pytestmark = pytest.mark.browser
 
 
 def _seed() -> tuple[str, str, int]:
-    """An urgent request with no member, and two requests of members of one branch; (urgent's reference,
+    """An urgent request with no member, and three requests of members of one branch; (urgent's reference,
     a branch request's reference, that branch's id)."""
     with session_scope(default_session_factory()) as s:
         urgent = waiting(s, priority=Priority.URGENT, passphrase="amber otter", phone="+447700900888")
-        branch_id = s.execute(select(Member.branch_id).limit(1)).scalar_one()
-        members = s.execute(select(Member.id).where(Member.branch_id == branch_id).limit(2)).scalars().all()
+        branch_id = s.execute(select(Member.branch_id).group_by(Member.branch_id)
+                              .order_by(func.count().desc(), Member.branch_id).limit(1)).scalar_one()
+        members = s.execute(select(Member.id).where(Member.branch_id == branch_id).limit(3)).scalars().all()
+        assert len(members) == 3, "the demo's biggest branch has a few members"
         branch_requests = [waiting(s, member_id=m) for m in members]
         return urgent.reference, branch_requests[0].reference, branch_id
 
