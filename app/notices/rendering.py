@@ -60,6 +60,14 @@ class SharedValues:
     def verify_url(self) -> str:
         return self.portal_url.rstrip("/") + "/verify-message"
 
+    @property
+    def check_url(self) -> str:
+        return self.portal_url.rstrip("/") + "/check"
+
+    @property
+    def callback_url(self) -> str:
+        return self.portal_url.rstrip("/") + "/callback"
+
 
 @dataclass(frozen=True)
 class EmailContent:
@@ -82,6 +90,8 @@ def _context(shared: SharedValues, categories: list[Category], member: dict[str,
         "helpline": shared.helpline,
         "portal_url": shared.portal_url,
         "verify_url": shared.verify_url,
+        "check_url": shared.check_url,
+        "callback_url": shared.callback_url,
         "incident": {"title": shared.incident_title, "code": shared.incident_code},
         "categories": [{"code": c.code, "name": c.name, "guidance": c.guidance} for c in categories],
         **member,

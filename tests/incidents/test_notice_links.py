@@ -35,7 +35,7 @@ def test_every_portal_address_in_the_default_notices_answers_200_in_both_languag
         to_follow.setdefault((message.channel, lang), set()).update(addresses)
     assert set(to_follow) == {("email", "en"), ("email", "cy"), ("sms", "en"), ("sms", "cy")}, set(to_follow)
     paths = {address[len(base):] or "/" for found in to_follow.values() for address in found}
-    assert "/verify-message" in paths, paths
+    assert {"/check", "/verify-message", "/callback"} <= paths, paths
 
     for (channel, lang), addresses in sorted(to_follow.items()):
         for address in sorted(addresses):

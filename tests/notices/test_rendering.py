@@ -137,12 +137,12 @@ def _default(language: str) -> dict[str, str]:
 def test_the_default_sms_says_what_a_member_can_see_and_do_in_both_languages() -> None:
     assert _default("en")["sms"] == (
         "Police Federation: Siân, your data was involved in an incident: Cyber attack on our headquarters systems."
-        " To see which data was affected and what to do, type https://portal.example.org into your browser"
-        " yourself. Ref ABCD-EFGH-JKMN. Helpline 0300 123 4567.")
+        " To see which data was affected and what to do, type https://portal.example.org/check into your"
+        " browser yourself. Ref ABCD-EFGH-JKMN. Helpline 0300 123 4567.")
     assert _default("cy")["sms"] == (
         "Police Federation: Siân, roedd eich data yn rhan o ddigwyddiad: Cyber attack on our headquarters systems."
-        " I weld pa ddata a effeithiwyd a beth i'w wneud, teipiwch https://portal.example.org yn eich porwr eich"
-        " hun. Cyf ABCD-EFGH-JKMN. Llinell gymorth 0300 123 4567.")
+        " I weld pa ddata a effeithiwyd a beth i'w wneud, teipiwch https://portal.example.org/check yn eich"
+        " porwr eich hun. Cyf ABCD-EFGH-JKMN. Llinell gymorth 0300 123 4567.")
 
 
 def test_the_default_sms_keeps_to_gsm7_in_both_languages_so_it_costs_two_segments() -> None:
