@@ -205,13 +205,15 @@ def campaign_status(
 
 @campaign_app.command("export")
 def campaign_export(campaign_id: int, file: Annotated[Path, typer.Argument(dir_okay=False)]) -> None:
-    """Write one row per delivery (who was told what, when, by which channel) to a CSV file."""
+    """Write one row per delivery (who was told what, when, by which channel) and one per member and channel
+    planned none (no address on file, suppressed) to a CSV file."""
     from app.notices import evidence, service
 
     total = run(lambda s: service.status_report(s, campaign_id).total) if out.is_terminal else None
     with file.open("w", newline="", encoding="utf-8") as raw, counting_rows(raw, "exporting", total) as fh:
         rows = run(lambda s: evidence.write_deliveries_csv(s, campaign_id, fh))
-    out.print(f"{rows:,} deliveries written to {file}")
+    out.print(f"{rows:,} rows written to {file}: one per delivery, and one per member and channel planned none"
+              " (status skipped)")
 
 
 @campaign_app.command("unreached")

@@ -28,7 +28,8 @@ def _iso(value: datetime | None) -> str:
 
 
 def write_deliveries_csv(session: Session, campaign_id: int, stream: IO[str]) -> int:
-    """One row per delivery, destinations masked, cells safe against formula injection."""
+    """One row per delivery, then one per member and channel planned none (status `skipped`, why in
+    error_code), destinations masked, cells safe against formula injection."""
     get_campaign(session, campaign_id)
     repo = DeliveryRepository(session)
 
@@ -40,6 +41,13 @@ def write_deliveries_csv(session: Session, campaign_id: int, stream: IO[str]) ->
                 yield from _export_rows(session, batch)
                 batch = []
         yield from _export_rows(session, batch)
+        batch = []
+        for row in repo.iter_skips_for_export(campaign_id):
+            batch.append(row)
+            if len(batch) == 2000:
+                yield from _skip_rows(session, batch)
+                batch = []
+        yield from _skip_rows(session, batch)
 
     return write_export(stream, DELIVERY_COLUMNS, rows())
 
@@ -57,6 +65,15 @@ def _export_rows(session: Session, batch: list[Any]) -> Any:
                r.channel, r.language, destination, r.status, r.attempts, r.provider_message_id or "",
                r.error_code or "", mask_contacts(r.error or ""), _iso(r.created_at), _iso(r.sent_at),
                _iso(r.delivered_at), _iso(r.failed_at), r.fallback_of_id or ""]
+
+
+def _skip_rows(session: Session, batch: list[Any]) -> Any:
+    contacts = member_service.contacts(session, sorted({r.member_id for r in batch}))
+    for r in batch:
+        c = contacts.get(r.member_id)
+        yield [r.campaign_id, "", "", c.membership_number if c else "", c.branch_code if c else "", r.channel, "",
+               "", "skipped", 0, "", r.reason, SKIP_REASONS.get((r.channel, r.reason), r.reason),
+               _iso(r.created_at), "", "", "", ""]
 
 
 @dataclass(frozen=True)

@@ -286,6 +286,16 @@ class DeliveryRepository:
             yield from rows
             after = rows[-1].id
 
+    def iter_skips_for_export(self, campaign_id: int, batch: int = 5000) -> Iterator[Any]:
+        after = 0
+        while True:
+            rows = self.session.execute(
+                select(K).where(K.c.campaign_id == campaign_id, K.c.id > after).order_by(K.c.id).limit(batch)).all()
+            if not rows:
+                return
+            yield from rows
+            after = rows[-1].id
+
     def skip_counts(self, campaign_id: int, by_branch: bool = False) -> list[Any]:
         """(channel, reason[, branch_id], count) of members planned no delivery."""
         cols = [K.c.channel, K.c.reason] + ([K.c.branch_id] if by_branch else [])

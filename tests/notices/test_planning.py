@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from sqlalchemy import select, update
@@ -74,6 +76,26 @@ def test_a_member_with_no_address_at_all_is_counted_apart_and_listed_as_not_reac
     by_branch = evidence.skipped_by_branch(session, campaign.id)
     assert sum(r["count"] for r in by_branch if r["reason"] == "no_address" and r["channel"] == "email") == no_email
     assert sum(r["count"] for r in evidence.counts_by_branch(session, campaign.id)) == report["total"]
+
+
+def test_the_evidence_export_lists_each_member_planned_nothing_on_a_channel_apart_from_the_deliveries(
+        session: Session, demo: Any, sending_campaign: Any) -> None:
+    nobody = members(session)[0]
+    session.execute(update(Member).where(Member.id == nobody.id).values(
+        email_enc=None, email_index=None, phone_enc=None, phone_index=None))
+    session.commit()
+    campaign = sending_campaign(channels=(Channel.EMAIL,))
+    out = io.StringIO()
+    written = evidence.write_deliveries_csv(session, campaign.id, out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert written == len(rows) == len(deliveries(session, campaign.id)) + len(skips(session, campaign.id))
+    skipped = [r for r in rows if r["status"] == "skipped"]
+    assert len(skipped) == len(skips(session, campaign.id))
+    assert all(r["delivery_id"] == "" and r["error_code"] == "no_address" for r in skipped)
+    theirs = sorted((r["channel"], r["error"]) for r in skipped if r["membership_number"] == nobody.membership_number)
+    assert theirs == [("email", "email: no email address on file"),
+                      ("sms", "sms: no number that can take SMS on file")]
+    assert all(r["status"] != "failed" for r in rows), "a missing address is not a failed delivery"
 def test_planning_twice_adds_nothing(session: Session, session_factory: sessionmaker[Session],
                                      sending_campaign: Any) -> None:
     campaign = sending_campaign()
