@@ -33,21 +33,19 @@ def write_deliveries_csv(session: Session, campaign_id: int, stream: IO[str]) ->
     get_campaign(session, campaign_id)
     repo = DeliveryRepository(session)
 
-    def rows() -> Any:
+    def in_batches(source: Any, to_rows: Any) -> Any:
+        # Contacts are decrypted a batch of members at a time, not one query per row.
         batch: list[Any] = []
-        for row in repo.iter_for_export(campaign_id):
+        for row in source:
             batch.append(row)
             if len(batch) == 2000:
-                yield from _export_rows(session, batch)
+                yield from to_rows(session, batch)
                 batch = []
-        yield from _export_rows(session, batch)
-        batch = []
-        for row in repo.iter_skips_for_export(campaign_id):
-            batch.append(row)
-            if len(batch) == 2000:
-                yield from _skip_rows(session, batch)
-                batch = []
-        yield from _skip_rows(session, batch)
+        yield from to_rows(session, batch)
+
+    def rows() -> Any:
+        yield from in_batches(repo.iter_for_export(campaign_id), _export_rows)
+        yield from in_batches(repo.iter_skips_for_export(campaign_id), _skip_rows)
 
     return write_export(stream, DELIVERY_COLUMNS, rows())
 

@@ -276,25 +276,21 @@ class DeliveryRepository:
         return list(self.session.execute(
             select(*cols, func.count()).where(D.c.campaign_id == campaign_id).group_by(*cols)).all())
 
-    def iter_for_export(self, campaign_id: int, batch: int = 5000) -> Iterator[Any]:
+    def _iter_campaign_rows(self, table: Any, campaign_id: int, batch: int) -> Iterator[Any]:
         after = 0
         while True:
-            rows = self.session.execute(
-                select(D).where(D.c.campaign_id == campaign_id, D.c.id > after).order_by(D.c.id).limit(batch)).all()
+            rows = self.session.execute(select(table).where(
+                table.c.campaign_id == campaign_id, table.c.id > after).order_by(table.c.id).limit(batch)).all()
             if not rows:
                 return
             yield from rows
             after = rows[-1].id
 
+    def iter_for_export(self, campaign_id: int, batch: int = 5000) -> Iterator[Any]:
+        return self._iter_campaign_rows(D, campaign_id, batch)
+
     def iter_skips_for_export(self, campaign_id: int, batch: int = 5000) -> Iterator[Any]:
-        after = 0
-        while True:
-            rows = self.session.execute(
-                select(K).where(K.c.campaign_id == campaign_id, K.c.id > after).order_by(K.c.id).limit(batch)).all()
-            if not rows:
-                return
-            yield from rows
-            after = rows[-1].id
+        return self._iter_campaign_rows(K, campaign_id, batch)
 
     def skip_counts(self, campaign_id: int, by_branch: bool = False) -> list[Any]:
         """(channel, reason[, branch_id], count) of members planned no delivery."""
