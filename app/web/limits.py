@@ -8,6 +8,7 @@ it answers again: a limiter that refused everyone while its store is down would 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
@@ -36,6 +37,26 @@ def redis_url(settings: Settings) -> str | None:
     return None
 
 
+def storage_url(url: str) -> str:
+    """The URL in the form the `limits` library takes: it wants `redis+unix://` where redis-py (and so
+    Dramatiq and PORTAL_REDIS_URL) also takes `unix://`; it passes the rest to redis-py unchanged."""
+    return "redis+unix://" + url.removeprefix("unix://") if url.startswith("unix://") else url
+
+
+def address_key(address: str) -> str:
+    """What a client address is counted as: an IPv4 address as it is, an IPv6 address by its /64 (one
+    subscriber is usually given a whole /64, so counting single addresses would give them 2^64 tries)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 class RequestLimits:
     """One app's limiter: shared storage (Redis) when configured, and a per-process fallback."""
 
@@ -45,7 +66,7 @@ class RequestLimits:
         url = redis_url(settings)
         self.shared: MovingWindowRateLimiter | None = None
         if url:
-            storage: Storage = storage_from_string(url, socket_timeout=REDIS_TIMEOUT_SECONDS,
+            storage: Storage = storage_from_string(storage_url(url), socket_timeout=REDIS_TIMEOUT_SECONDS,
                                                    socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
                                                    key_prefix="portal:limits")
             self.shared = MovingWindowRateLimiter(storage)
@@ -92,7 +113,7 @@ def enforce(request: Request, name: str, *, key: str | None = None) -> None:
     """
     limiter = limits_for(request)
     address = str(getattr(request.state, "client_address", "") or (request.client.host if request.client else ""))
-    who = [("address", address)] + ([("key", key)] if key else [])
+    who = [("address", address_key(address))] + ([("key", key)] if key else [])
     for scope, identifier in who:
         for item in limiter.items(name, scope):
             wait = limiter.hit(item, name, scope, identifier)

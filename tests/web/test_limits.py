@@ -103,3 +103,53 @@ def test_without_redis_each_process_counts_alone(session_factory) -> None:  # ty
 def test_a_redis_that_is_down_does_not_refuse_everyone(session_factory) -> None:  # type: ignore[no-untyped-def]
     with TestClient(make_app(session_factory, REDIS_URL="redis://127.0.0.1:1/0")) as client:
         assert [client.get("/t/limited").status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+@pytest.fixture
+def redis_on_a_socket(tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A throwaway redis-server listening only on a unix socket; its path."""
+    import subprocess
+    import time
+
+    sock = tmp_path / "redis.sock"
+    server = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", str(sock), "--save", "",
+                               "--appendonly", "no", "--daemonize", "no", "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):  # until it answers (a readiness wait, not a timed assertion)
+            try:
+                if redis.Redis(unix_socket_path=str(sock)).ping():
+                    break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        yield str(sock)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def test_a_unix_socket_redis_url_as_redis_py_takes_it_shares_the_count(session_factory, redis_on_a_socket: str) -> None:  # type: ignore[no-untyped-def]
+    url = f"unix://{redis_on_a_socket}?db=3"
+    first, second = make_app(session_factory, REDIS_URL=url), make_app(session_factory, REDIS_URL=url)
+    with TestClient(first) as a, TestClient(second) as b:
+        assert [a.get("/t/limited").status_code for _ in range(2)] == [200, 200]
+        assert b.get("/t/limited").status_code == 200
+        assert b.get("/t/limited").status_code == 429
+    assert redis.Redis(unix_socket_path=redis_on_a_socket, db=3).keys("portal:limits*"), "the counts live there"
+    assert not redis.Redis(unix_socket_path=redis_on_a_socket, db=0).keys("portal:limits*")
+
+
+def test_an_ipv6_client_is_counted_by_its_64(session_factory) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(session_factory)
+    # One subscriber's /64: every address in it is the same client.
+    for n in range(3):
+        with TestClient(app, client=(f"2001:db8:1:2::{n + 1:x}", 1000)) as c:
+            assert c.get("/t/limited").status_code == 200
+    with TestClient(app, client=("2001:db8:1:2:ffff:ffff:ffff:fffe", 1000)) as c:
+        assert c.get("/t/limited").status_code == 429
+    # The next /64 is someone else, and IPv4 addresses are counted one by one.
+    with TestClient(app, client=("2001:db8:1:3::1", 1000)) as c:
+        assert c.get("/t/limited").status_code == 200
+    for n in range(3):
+        with TestClient(app, client=(f"192.0.2.{n}", 1000)) as c:
+            assert c.get("/t/limited").status_code == 200
