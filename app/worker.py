@@ -47,7 +47,22 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     raise ValueError(f"unsupported PORTAL_BROKER_URL scheme: {url.split(':', 1)[0]}")
 
 
+class _OneWorkerPerQueueSet(logging.Filter):
+    """Drops Dramatiq's warning that a second worker middleware was added to the broker.
+
+    `portal worker` and `portal serve` start two workers on one broker on purpose (codes have threads no
+    campaign job can take), and each worker's middleware adds consumers only for its own queues. Any
+    other middleware added twice still warns.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        twice = str(record.msg).startswith("You're adding a middleware of the same type twice")
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (twice and args and type(args[0]).__name__ == "_WorkerMiddleware")
+
+
 broker = build_broker(get_settings())
+broker.logger.addFilter(_OneWorkerPerQueueSet())
 dramatiq.set_broker(broker)
 
 
@@ -313,8 +328,8 @@ def transactional_worker(threads: int) -> QueueWorker:
 
     Campaign senders hold a thread for seconds at a time; a code must not wait for one to finish, so
     its queue has threads no campaign job can take, and is polled as quickly as the senders' queues.
-    Dramatiq warns at start that a second worker middleware was added to the broker: expected, each
-    worker's middleware adds consumers only for the queues its worker listens on.
+    Dramatiq would warn at start that a second worker middleware was added to the broker: expected, each
+    worker's middleware adds consumers only for the queues its worker listens on (`_OneWorkerPerQueueSet`).
     """
     return QueueWorker(broker, threads=threads, prefetch={Queues.TRANSACTIONAL: threads * 2}, worker_timeout=250,
                        queues={Queues.TRANSACTIONAL})

@@ -51,6 +51,7 @@ def test_first_start_migrates_loads_demo_and_prints_logins_once(tmp_path: Path) 
         proc.wait(timeout=30)
     output = first_log.read_text()
     assert "Staff logins" in output and "admin@example.org" in output and "otpauth://" in output
+    assert "same type twice" not in output, "its two workers (campaigns, codes) start without a warning"
 
     second_log = tmp_path / "second.log"
     proc, base = start(tmp_path, second_log)

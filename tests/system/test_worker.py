@@ -78,6 +78,7 @@ def test_portal_worker_consumes_jobs_from_redis(database_url: str, tmp_path: Pat
         proc.terminate()
         proc.wait(timeout=20)
     assert proc.returncode == 0, "SIGTERM stops the worker cleanly"
+    assert "same type twice" not in log.read_text(), "its two workers (campaigns, codes) start without a warning"
     redis_broker.client.flushdb()
     redis_broker.close()
 
