@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import threading
 import time
+from collections.abc import Callable
 
 import anyio
 from prometheus_client import Counter, Histogram
@@ -39,10 +41,51 @@ SECURITY_HEADERS = {
 }
 
 
+class ErrorLogLimiter:
+    """How often one client's unhandled errors are logged with a traceback: the first `burst` in an
+    interval are; the rest are counted and told in one summary line, so a client sending a crafted request
+    thousands of times cannot fill the disk with tracebacks (or bury everyone else's)."""
+
+    def __init__(self, *, burst: int = 5, interval: float = 60.0, max_clients: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst, self.interval, self.max_clients, self.clock = burst, interval, max_clients, clock
+        self._windows: dict[str, list[float]] = {}  # client -> [window start, errors in it]
+        self._lock = threading.Lock()
+
+    def allow(self, client: str, what: str) -> bool:
+        """Whether to log this error in full; logs the summary lines itself."""
+        now = self.clock()
+        with self._lock:
+            window = self._windows.get(client)
+            if window is not None and now - window[0] >= self.interval:
+                if window[1] > self.burst:
+                    log.error("unhandled errors: %d more from one client in %.0f s were not logged", window[1]
+                              - self.burst, now - window[0], extra={"suppressed": int(window[1] - self.burst)})
+                window = None
+            if window is None:
+                if len(self._windows) >= self.max_clients:
+                    self._windows.clear()  # a flood of addresses: start counting again rather than grow
+                window = self._windows[client] = [now, 0]
+            window[1] += 1
+            count = window[1]
+        if count == self.burst + 1:
+            log.error("unhandled errors: more than %d from one client in %.0f s (now %s); counting the rest, "
+                      "without tracebacks, until then", self.burst, self.interval, what)
+        return count <= self.burst
+
+
+def _client_of(scope: Scope) -> str:
+    from app.web.limits import address_key
+
+    address = scope.get("state", {}).get("client_address") or (scope.get("client") or ("", 0))[0] or ""
+    return address_key(str(address))
+
+
 class PortalMiddleware:
     def __init__(self, app: ASGIApp, *, https: bool) -> None:
         self.app = app
         self.https = https
+        self.error_log = ErrorLogLimiter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,8 +125,9 @@ class PortalMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception:
-            log.exception("unhandled error in %s %s", method, scope["path"])
+        except Exception as exc:
+            if self.error_log.allow(_client_of(scope), f"{method} {scope['path']} {type(exc).__name__}"):
+                log.exception("unhandled error in %s %s", method, scope["path"])
             if response_started:
                 raise
             page = await anyio.to_thread.run_sync(_error_page, scope)

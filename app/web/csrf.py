@@ -59,7 +59,8 @@ def is_valid(cookies: dict[str, str], submitted: str | None, settings: Settings)
     binding = binding_of(cookies, settings)
     if not binding or not submitted:
         return False
-    return hmac.compare_digest(_sign(binding, settings), submitted)
+    # compare_digest refuses a str that is not ASCII (TypeError); a hostile token is just a wrong one.
+    return hmac.compare_digest(_sign(binding, settings).encode(), submitted.encode("utf-8", "surrogatepass"))
 
 
 def pre_cookie_header(value: str, settings: Settings) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
@@ -30,6 +31,9 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # Probes and scrapers (load balancers, orchestrators, Prometheus) ask by address or service name, and
 # these answers reflect nothing (/metrics wants its token all the same).
 HOST_EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# Control characters no person types into a form or an address: NUL (which PostgreSQL refuses in text, a
+# 500 deep in a query) and the rest of C0 and DEL; tab and line breaks are real in a textarea.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,9 @@ class WebEdge:
             return
         state = scope.setdefault("state", {})
         state["client_address"] = self._client_address(scope, headers)
+        if _hostile_query(scope.get("query_string", b"")):
+            await _close_with(await _page(scope, 400, hostile=True), scope, receive, send)
+            return
         if self.proxies and _in((scope.get("client") or ("", 0))[0] or "", self.proxies):
             proto = headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower()
             if proto in ("http", "https"):
@@ -141,6 +148,9 @@ class WebEdge:
         if not csrf.is_valid(Request(scope).cookies, submitted, self.settings):
             log.info("csrf token missing or wrong", extra={"path": scope["path"]})
             return await _page(scope, 403, csrf_failed=True)
+        if any(CONTROL_CHARACTERS.search(k) or CONTROL_CHARACTERS.search(v) for k, v in fields):
+            log.info("form refused: control characters", extra={"path": scope["path"]})
+            return await _page(scope, 400, hostile=True)
         return None
 
     def _with_pre_cookie(self, scope: Scope, send: Send) -> Send:
@@ -189,6 +199,16 @@ def _parse_form(body: bytes, max_fields: int | None) -> list[tuple[str, str]]:
                      max_num_fields=max_fields)
 
 
+def _hostile_query(query_string: bytes) -> bool:
+    """Whether the query string carries a control character, raw or percent-encoded."""
+    if not query_string:
+        return False
+    if CONTROL_CHARACTERS.search(query_string.decode("latin-1")):
+        return True
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, encoding="utf-8", errors="replace")
+    return any(CONTROL_CHARACTERS.search(k) or CONTROL_CHARACTERS.search(v) for k, v in pairs)
+
+
 def _replay(body: bytes, receive: Receive) -> Receive:
     sent = False
 
@@ -202,16 +222,22 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _page(scope: Scope, status: int, *, csrf_failed: bool = False) -> Response:
+async def _page(scope: Scope, status: int, *, csrf_failed: bool = False, hostile: bool = False) -> Response:
+    from app.i18n import translations
     from app.templating import render
 
     if scope["path"].startswith(("/webhooks/", "/api/")):
-        return PlainTextResponse({408: "Request timeout", 413: "Payload too large", 403: "Forbidden"}[status],
-                                 status_code=status)
+        return PlainTextResponse({400: "Bad request", 408: "Request timeout", 413: "Payload too large",
+                                  403: "Forbidden"}[status], status_code=status)
+    context: dict[str, object] = {"status": status, "csrf_failed": csrf_failed}
+    if hostile:
+        lang = scope.get("state", {}).get("lang", "en")
+        context["message"] = translations(lang).gettext(
+            "What you sent contains characters that cannot be accepted, so nothing was changed. "
+            "Go back, remove them and try again.")
     # Rendering is CPU work: in the thread pool, like every page.
     return await anyio.to_thread.run_sync(
-        lambda: render(Request(scope), "errors/error.html", {"status": status, "csrf_failed": csrf_failed},
-                       status_code=status))
+        lambda: render(Request(scope), "errors/error.html", context, status_code=status))
 
 
 async def _close_with(response: Response, scope: Scope, receive: Receive, send: Send) -> None:

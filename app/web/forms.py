@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from app.i18n import translations
 
@@ -41,6 +41,9 @@ GENERIC_MESSAGES = {
     "literal_error": N_("Choose one of the options"),
 }
 FALLBACK_MESSAGE = N_("Check what you entered")
+TOO_LARGE = N_("That number is too large")
+# The databases' integers are 64-bit: a larger number typed into a form would be a 500 in the query.
+INT_LIMIT = 2**63 - 1
 
 
 class Form(BaseModel):
@@ -52,6 +55,13 @@ class Form(BaseModel):
     messages: ClassVar[dict[str, str]] = {}
     # Fields never sent back to the page when it is shown again.
     no_echo: ClassVar[frozenset[str]] = frozenset({"password"})
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded_numbers(cls, value: Any) -> Any:
+        if type(value) is int and not -INT_LIMIT <= value <= INT_LIMIT:
+            raise ValueError(TOO_LARGE)
+        return value
 
 
 F = TypeVar("F", bound=Form)
