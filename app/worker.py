@@ -28,8 +28,12 @@ class Queues:
     SMS = "sms"
     EVENTS = "events"
     PERIODIC = "periodic"
-    # One-time codes and confirmations: someone is looking at a page waiting for them.
+    # One-time codes: someone is looking at a page waiting for them.
     TRANSACTIONAL = "transactional"
+    # Other one-off messages (confirmations): a queue of their own, so a code never waits behind them.
+    MESSAGES = "messages"
+    # The queues the transactional worker threads take, and no campaign job.
+    OWN_THREADS = frozenset({TRANSACTIONAL, MESSAGES})
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
@@ -317,7 +321,7 @@ def scaled_worker(threads: int) -> QueueWorker:
     A sender job handing on to its successor waits up to 250 ms to be picked up; queues nobody waits
     on are polled once a second.
     """
-    others = {q_name(q) for q in broker.get_declared_queues()} - {Queues.TRANSACTIONAL}
+    others = {q_name(q) for q in broker.get_declared_queues()} - Queues.OWN_THREADS
     return QueueWorker(broker, threads=threads, prefetch={Queues.EMAIL: 2}, worker_timeout=250,
                        quick=frozenset({Queues.EMAIL, Queues.SMS, Queues.PLANNING}), idle_timeout=1000,
                        queues=others)
@@ -331,8 +335,8 @@ def transactional_worker(threads: int) -> QueueWorker:
     Dramatiq would warn at start that a second worker middleware was added to the broker: expected, each
     worker's middleware adds consumers only for the queues its worker listens on (`_OneWorkerPerQueueSet`).
     """
-    return QueueWorker(broker, threads=threads, prefetch={Queues.TRANSACTIONAL: threads * 2}, worker_timeout=250,
-                       queues={Queues.TRANSACTIONAL})
+    return QueueWorker(broker, threads=threads, prefetch=dict.fromkeys(Queues.OWN_THREADS, threads * 2),
+                       worker_timeout=250, queues=set(Queues.OWN_THREADS))
 
 
 class EmbeddedWorker:
@@ -340,12 +344,12 @@ class EmbeddedWorker:
 
     def __init__(self, *, threads: int = 12) -> None:
         load_actors()
-        others = {q_name(q) for q in broker.get_declared_queues()} - {Queues.TRANSACTIONAL}
+        others = {q_name(q) for q in broker.get_declared_queues()} - Queues.OWN_THREADS
         self.worker = dramatiq.Worker(broker, queues=others, worker_threads=threads, worker_timeout=100)
         # At most 4 jobs per queue at once: email and SMS senders never take every thread.
         self.worker.queue_prefetch = 4
         # Codes and confirmations have threads of their own, as in `portal worker`.
-        self.codes = dramatiq.Worker(broker, queues={Queues.TRANSACTIONAL},
+        self.codes = dramatiq.Worker(broker, queues=set(Queues.OWN_THREADS),
                                      worker_threads=get_settings().TRANSACTIONAL_WORKER_THREADS, worker_timeout=100)
         self.scheduler = Scheduler()
 

@@ -204,7 +204,7 @@ def unreachable_message(request: CallbackRequest, *, channel: str) -> tuple[str,
     """(subject, body) telling the member we could not reach them and how to reach us, in their language."""
     settings = get_settings()
     _ = translations(request.language).gettext
-    values = {"reference": request.reference, "org": settings.ORGANISATION_NAME,
+    values = {"reference": request.reference, "org": settings.organisation_name(request.language),
               "url": settings.PUBLIC_BASE_URL.rstrip("/") + "/callback"}
     if channel == "sms":
         return "", _("{org}: we tried to call you back about request {reference} but could not reach you. "
@@ -232,7 +232,7 @@ def _tell_unreachable(session: Session, request: CallbackRequest, *, wrong_numbe
         return
     subject, body = unreachable_message(request, channel=channel)
     transactional.queue_message(session, kind="callback_unreachable", channel=channel, to=to, subject=subject,
-                                body=body)
+                                body=body, language=request.language)
 
 
 # --- supervisors ------------------------------------------------------------------------------------------------

@@ -214,7 +214,7 @@ def _confirm(session: Session, request: CallbackRequest, *, phone: str, sms: boo
         return
     subject, body = confirmation_message(request, channel=channel)
     transactional.queue_message(session, kind="callback_confirmation", channel=channel, to=to, subject=subject,
-                                body=body)
+                                body=body, language=request.language)
 
 
 def _reconfirm(session: Session, request: CallbackRequest, *, now: datetime, reconfirm_after: timedelta) -> None:
@@ -227,7 +227,8 @@ def _reconfirm(session: Session, request: CallbackRequest, *, now: datetime, rec
         return
     request.confirmed_at = now
     subject, body = confirmation_message(request, channel="sms")
-    transactional.queue_message(session, kind="callback_confirmation", channel="sms", to=e164, body=body)
+    transactional.queue_message(session, kind="callback_confirmation", channel="sms", to=e164, body=body,
+                                language=request.language)
 
 
 def local_time(value: datetime, language: str) -> str:
@@ -242,7 +243,7 @@ def confirmation_message(request: CallbackRequest, *, channel: str) -> tuple[str
     settings = get_settings()
     _ = translations(request.language).gettext
     values = {"reference": request.reference, "start": local_time(request.window_start, request.language),
-              "end": local_time(request.window_end, request.language), "org": settings.ORGANISATION_NAME,
+              "end": local_time(request.window_end, request.language), "org": settings.organisation_name(request.language),
               "cancel_url": settings.PUBLIC_BASE_URL.rstrip("/") + "/callback/cancel"}
     if channel == "sms":
         return "", _("{org}: we will call you back between {start} and {end}. Reference {reference}. We will say "

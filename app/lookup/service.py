@@ -152,7 +152,8 @@ def _send_code(session: Session, challenge: VerificationChallenge) -> int | None
     challenge.attempts = 0
     subject, body = code_message(code, channel=channel, language=challenge.language)
     message = transactional.queue_message(session, kind="check_code", channel=channel, to=to, subject=subject,
-                                          body=body, expires_at=challenge.expires_at, enqueue_send=False)
+                                          body=body, expires_at=challenge.expires_at, enqueue_send=False,
+                                          language=challenge.language)
     audit_service.record(session, actor="system", action="check.code_sent", subject=f"member:{challenge.member_id}",
                          challenge=challenge.id, channel=channel)
     return message.id
@@ -163,7 +164,7 @@ def code_message(code: str, *, channel: str, language: str) -> tuple[str, str]:
     settings = get_settings()
     _ = translations(language).gettext
     minutes = int(get_settings().CHECK_CODE_MINUTES)
-    org = settings.ORGANISATION_NAME
+    org = settings.organisation_name(language)
     if channel == "sms":
         return "", _("{code} is your {org} code. It expires in {minutes} minutes. Never share it. If you did not "
                      "ask for it, ignore this message.").format(code=code, org=org, minutes=minutes)

@@ -1,7 +1,12 @@
-"""Verify a message: is the reference code printed in a notice one of ours, and when and how did it go?
+"""Verify a message: is the reference code printed in a message one of ours, and when and how did it go?
 
-The answer names a date and a channel and nothing else: no name, no contact, no campaign. References
-are 60 random bits, so typing guesses finds nothing; the request limits stop anyone trying hard.
+Every message we send ends with one: a notice's, and a one-off message's (a one-time code, a callback
+confirmation) in the same format. The answer names a date and a channel and nothing else: no name, no
+contact, no campaign, not even which kind of message. References are 60 random bits, so typing guesses
+finds nothing; the request limits stop anyone trying hard.
+
+A callback request's own reference (CB-XXXX-XXXX) is not a message's: the page explains that rather than
+confirming it, so it cannot be used to learn whether someone asked us to call.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit_service
 from app.config import get_settings
 from app.notices import service as notice_service
+from app.notices.transactional import service as transactional
 
 UK = ZoneInfo("Europe/London")
 # Crockford's base 32 (no I, L, O or U), as XXXX-XXXX-XXXX.
@@ -47,6 +53,12 @@ def canonical_reference(text: str) -> str | None:
     return shaped if _SHAPE.match(shaped) else None
 
 
+def looks_like_callback_reference(text: str) -> bool:
+    """True for what reads as a callback request's reference, "CB-" and eight letters and numbers."""
+    raw = "".join(c for c in unicodedata.normalize("NFKC", text).upper() if c.isascii() and c.isalnum())
+    return len(raw) == 10 and raw.startswith("CB")
+
+
 def reference_hash(reference: str) -> str:
     """A keyed hash of a reference for the audit trail: repeated fakes can be counted, not read back."""
     key = hashlib.sha256(b"portal.verify-message\x00" + get_settings().SECRET_KEY.get_secret_value().encode()).digest()
@@ -55,7 +67,8 @@ def reference_hash(reference: str) -> str:
 
 def verify_message(session: Session, *, reference: str) -> Verdict:
     """Whether `reference` (already canonical) is on a notice we sent; audited by a keyed hash of the code."""
-    sent = notice_service.sent_notice(session, reference=reference)
+    sent = notice_service.sent_notice(session, reference=reference) or transactional.sent_message(
+        session, reference=reference)
     audit_service.record(session, actor="public", action="message.verify", genuine=sent is not None,
                          channel=sent.channel if sent else None, reference_hash=reference_hash(reference))
     if sent is None:

@@ -69,7 +69,8 @@ def email_batches(chunk: Leased, outcome: Outcome) -> list[tuple[list[int], Emai
                 pending.append(([row.id], [recipient], {address}))
         for ids, recipients, _ in pending:
             batches.append((ids, EmailBatch(from_email=settings.NOTICE_FROM_EMAIL,
-                                            from_name=settings.ORGANISATION_NAME, subject=content.subject,
+                                            from_name=chunk.shared[template.language].organisation,
+                                            subject=content.subject,
                                             html=content.html, text=content.text, recipients=recipients)))
     return batches
 

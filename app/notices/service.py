@@ -79,7 +79,7 @@ def shared_values(session: Session, campaign: Campaign, language: str = "en") ->
     incident = incident_service.incident(session, campaign.incident_id)
     title = incident.title_cy if language == "cy" and incident.title_cy else incident.title
     return rendering.SharedValues(
-        organisation=settings.ORGANISATION_NAME, helpline=settings.HELPLINE_NUMBER,
+        organisation=settings.organisation_name(language), helpline=settings.HELPLINE_NUMBER,
         portal_url=settings.PUBLIC_BASE_URL.rstrip("/"), incident_title=title, incident_code=incident.code)
 
 

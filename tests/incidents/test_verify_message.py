@@ -3,17 +3,26 @@ DATE by CHANNEL" or "not ours, report it", with nothing personal shown; limited 
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.models import AuditEvent
+from app.callbacks import service as callback_service
+from app.db import utcnow
+from app.kit.ratelimit import LocalLimiter
 from app.lookup.verify import canonical_reference
 from app.members import service as member_service
 from app.notices.models import Delivery, DeliveryStatus
+from app.notices.transactional import service as transactional
+from app.notices.transactional.models import TransactionalMessage
+from app.providers import outbox
+from app.providers.outbox import OutboxEmailSender, OutboxSmsSender
 
 from .conftest import csrf_token, visible_text
 
@@ -123,13 +132,14 @@ def test_what_cannot_be_a_reference_gets_a_clear_message(client: TestClient, typ
         assert 'aria-invalid="true"' in answer.text
 
 
-@pytest.mark.parametrize("typed", ["\u202eDCBA-HGFE-NMKJ", "A\x00BCD-EFGH-JKMN\u200b"])
+# (A NUL the edge refuses before any page sees it.)
+@pytest.mark.parametrize("typed", ["\u202eDCBA-HGFE-NMKJ", "A\u2060BCD-EFGH-JKMN\u200b"])
 def test_invisible_and_control_characters_are_dropped_and_the_clean_reference_shown(client: TestClient,
                                                                                     typed: str) -> None:
     text = result(client, typed)
     assert "This message is not from us" in text
     shown = "DCBA-HGFE-NMKJ" if "DCBA" in typed else "ABCD-EFGH-JKMN"
-    assert shown in text and "\u202e" not in text and "\x00" not in text
+    assert shown in text and "\u202e" not in text and "\u2060" not in text
 
 
 def test_a_form_error_is_in_welsh_on_the_welsh_page(client: TestClient) -> None:
@@ -159,3 +169,84 @@ def test_a_forged_or_stale_answer_sends_the_person_back_to_the_form(client: Test
     forged = answer.headers["location"].replace("?v=", "?v=x")
     assert client.get(forged, follow_redirects=False).headers["location"] == "/verify-message"
     assert client.get("/verify-message/result", follow_redirects=False).status_code == 303
+
+
+def send_now(session: Session, session_factory: sessionmaker[Session], message_id: int) -> None:
+    """Send one queued one-off message through the outbox provider, as the worker would."""
+    session.flush()
+    assert transactional.send_one(session_factory, message_id, email_sender=OutboxEmailSender(session_factory),
+                                  sms_sender=OutboxSmsSender(session_factory),
+                                  limiter_for=lambda _channel: LocalLimiter(1000)) is None
+
+
+def test_a_callback_confirmation_carries_a_reference_the_page_confirms_as_read_aloud(
+        client: TestClient, session: Session, session_factory: sessionmaker[Session]) -> None:
+    now = utcnow()
+    outcome = callback_service.request_callback(
+        session, member_id=None, name="Pat", phone="07700 900991", window_start=now + timedelta(hours=1),
+        window_end=now + timedelta(days=3), topic="scam", urgent=False, passphrase="otter", language="en")
+    assert outcome.request is not None
+    message = session.execute(select(TransactionalMessage)).scalar_one()
+    send_now(session, session_factory, message.id)
+    text = outbox.latest(session, to="+447700900991", last=1)[0].body
+    printed = re.search(r"Ref ([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})$", text)
+    assert printed, text
+    read_aloud = printed.group(1).lower().replace("-", " ")
+    page = result(client, read_aloud)
+    assert "This message is from us" in page and "We sent it by text message on" in page
+    assert outcome.request.reference not in page and "Pat" not in page, "nothing about the request is shown"
+
+
+def test_a_one_time_code_message_is_confirmed_too_in_welsh(client: TestClient, session: Session,
+                                                          session_factory: sessionmaker[Session]) -> None:
+    message = transactional.queue_message(session, kind="check_code", channel="email", to="a@kent.example.org",
+                                          subject="Eich cod", body="123456 yw eich cod.", language="cy")
+    send_now(session, session_factory, message.id)
+    body = outbox.latest(session, to="a@kent.example.org", last=1)[0].body
+    assert f"Cyfeirnod y neges: {message.reference}" in body
+    page = result(client, f"cyf {message.reference}", lang="cy")
+    assert "Mae'r neges hon gennym ni" in page and "drwy e-bost" in page
+
+
+def test_a_message_not_yet_sent_is_not_confirmed(client: TestClient, session: Session) -> None:
+    message = transactional.queue_message(session, kind="callback_confirmation", channel="sms",
+                                          to="+447700900992", body="Queued")
+    session.flush()
+    assert "This message is not from us" in result(client, str(message.reference))
+
+
+def test_a_callback_reference_is_explained_and_says_nothing_about_any_request(
+        client: TestClient, session: Session) -> None:
+    now = utcnow()
+    outcome = callback_service.request_callback(
+        session, member_id=None, name="Pat", phone="07700 900993", window_start=now + timedelta(hours=1),
+        window_end=now + timedelta(days=3), topic="scam", urgent=False, passphrase="otter", language="en")
+    assert outcome.request is not None
+    real = ask(client, outcome.request.reference.lower().replace("-", " "))
+    made_up = ask(client, "CB-7K2Q-9M4T")
+    for answer in (real, made_up):
+        assert answer.status_code == 422
+        assert "reference of a callback request" in answer.text and "7K2Q-9M4T-XH3D" in answer.text
+    assert visible_text(real.text).replace(outcome.request.reference.lower().replace("-", " "), "?") == \
+        visible_text(made_up.text).replace("CB-7K2Q-9M4T", "?")
+    welsh = ask(client, "CB-7K2Q-9M4T", lang="cy")
+    assert welsh.status_code == 422 and "gyfeirnod cais am alwad yn ôl" in welsh.text
+
+
+def test_the_advice_on_the_page_matches_what_we_send(client: TestClient) -> None:
+    page = visible_text(client.get("/verify-message").text)
+    assert "Every email and text message we send ends with a reference code" in page
+    assert "one-time codes and callback confirmations" in page and "starting CB-" in page
+    assert "If the message has no reference code" in page
+
+
+def test_a_result_link_shows_nothing_to_another_browser(client: TestClient, app: Any) -> None:
+    answer = ask(client, NOT_OURS)
+    link = answer.headers["location"]
+    assert client.get(link).status_code == 200
+    with TestClient(app, follow_redirects=False) as other:
+        other.get("/verify-message")  # a browser of its own, with its own cookie
+        copied = other.get(link)
+        assert copied.status_code == 303 and copied.headers["location"] == "/verify-message"
+    with TestClient(app, follow_redirects=False) as cookieless:
+        assert cookieless.get(link).headers["location"] == "/verify-message"

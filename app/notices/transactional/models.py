@@ -28,11 +28,17 @@ class TransactionalMessage(Base):
         Index("ix_transactional_messages_moving", "status", "next_attempt_at",
               postgresql_where=text("status IN ('queued', 'sending')"),
               sqlite_where=text("status IN ('queued', 'sending')")),
+        # "Verify a message" finds a message by the reference printed at its end.
+        Index("ix_transactional_messages_reference", "reference", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(30))  # "check_code", "callback_confirmation", ...
     channel: Mapped[str] = mapped_column(String(10))  # "email" or "sms"
+    # Printed at the end of the message, like a notice's, so /verify-message can confirm it is ours.
+    # Empty only on messages sent before messages carried one.
+    reference: Mapped[str | None] = mapped_column(String(14))
+    language: Mapped[str] = mapped_column(String(2), default="en")
     to_enc: Mapped[str] = mapped_column(Text)
     subject_enc: Mapped[str | None] = mapped_column(Text)
     body_enc: Mapped[str | None] = mapped_column(Text)

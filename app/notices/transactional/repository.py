@@ -24,6 +24,9 @@ class TransactionalRepository(Repository[TransactionalMessage]):
             .returning(T.id)).scalar_one_or_none()
         return None if changed is None else self.get(message_id)
 
+    def by_reference(self, reference: str) -> TransactionalMessage | None:
+        return self.session.execute(select(T).where(T.reference == reference)).scalar_one_or_none()
+
     def stuck(self, now: datetime, queued_before: datetime, limit: int = 500) -> Sequence[TransactionalMessage]:
         """Messages the queue has lost: queued and due a while ago, or leased by a worker that went quiet."""
         return self.list(select(T).where(or_(

@@ -4,6 +4,10 @@ The row is the truth: it holds the contact and the content encrypted, the queue 
 worker leases the row, calls the provider outside any transaction and records the answer; retries are
 bounded; the sweeper re-queues rows the queue lost or a killed worker left leased. The content is cleared
 once sent, so a code is not kept readable after it has gone.
+
+Every message ends with a reference in the notices' format, which /verify-message confirms, so the
+site's advice ("a message without a reference is not from us") holds for these messages too. One-time
+codes have a queue of their own: a member waiting for a code never waits behind queued confirmations.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import SessionFactory, session_scope, utcnow
+from app.i18n import translations
 from app.kit.ratelimit import Limiter
 from app.members import pii
+from app.notices.planning import new_reference
 from app.notices.transactional.models import MessageStatus, TransactionalMessage
 from app.notices.transactional.repository import TransactionalRepository
 from app.providers.base import (
@@ -37,6 +43,9 @@ from app.worker import enqueue
 log = logging.getLogger(__name__)
 
 SEND_ACTOR = "notices.send_transactional"
+# One-time codes: someone is on the code page; their own queue, ahead of any other message.
+SEND_CODE_ACTOR = "notices.send_code"
+CODE_KINDS = frozenset({"check_code"})
 TO_CONTEXT = b"transactional.to"
 SUBJECT_CONTEXT = b"transactional.subject"
 BODY_CONTEXT = b"transactional.body"
@@ -45,28 +54,65 @@ LEASE = timedelta(seconds=60)
 LOST_AFTER = timedelta(seconds=20)
 
 
+def send_actor(kind: str) -> str:
+    """The actor (and so the queue) that sends a message of this kind."""
+    return SEND_CODE_ACTOR if kind in CODE_KINDS else SEND_ACTOR
+
+
+def with_reference(*, channel: str, body: str, reference: str, language: str) -> str:
+    """The body with the reference a person can check on /verify-message, in the message's language."""
+    _ = translations(language).gettext
+    if channel == "sms":
+        # "Ref"/"Cyf" as on the notices' texts; /verify-message reads the reference with or without it.
+        return body.rstrip() + " " + _("Ref {reference}").format(reference=reference)
+    url = get_settings().PUBLIC_BASE_URL.rstrip("/") + "/verify-message"
+    return body.rstrip() + "\n\n" + _(
+        "Message reference: {reference}. To check this message is from us, type {url} into your browser yourself "
+        "and enter this reference.").format(reference=reference, url=url)
+
+
 def queue_message(session: Session, *, kind: str, channel: str, to: str, body: str, subject: str = "",
-                  expires_at: datetime | None = None, enqueue_send: bool = True) -> TransactionalMessage:
-    """Persist one message and queue its id; it reaches the broker when the caller's transaction commits.
+                  expires_at: datetime | None = None, enqueue_send: bool = True,
+                  language: str = "en") -> TransactionalMessage:
+    """Persist one message, with its reference added, and queue its id; it reaches the broker when the caller's
+    transaction commits.
 
     A worker that will send the message itself right after its commit passes `enqueue_send=False`; if it
-    dies first, the sweeper queues the message.
+    dies first, the sweeper queues the message. `language` is the message's: its reference line is in it.
     """
     keys = pii.keyring()
+    reference = new_reference()
+    body = with_reference(channel=channel, body=body, reference=reference, language=language)
     message = TransactionalRepository(session).add(TransactionalMessage(
-        kind=kind, channel=channel, to_enc=keys.encrypt(to, context=TO_CONTEXT),
+        kind=kind, channel=channel, reference=reference, language=language,
+        to_enc=keys.encrypt(to, context=TO_CONTEXT),
         subject_enc=keys.encrypt(subject, context=SUBJECT_CONTEXT) if subject else None,
         body_enc=keys.encrypt(body, context=BODY_CONTEXT), status=MessageStatus.QUEUED, attempts=0,
         next_attempt_at=utcnow(), expires_at=expires_at), flush=True)
     if enqueue_send:
-        enqueue(session, SEND_ACTOR, message_id=message.id)
+        enqueue(session, send_actor(kind), message_id=message.id)
     return message
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    sent_at: datetime
+    channel: str
+
+
+def sent_message(session: Session, *, reference: str) -> SentMessage | None:
+    """When and by which channel the message with this reference (canonical) went, if one did."""
+    message = TransactionalRepository(session).by_reference(reference)
+    if message is None or message.sent_at is None:
+        return None
+    return SentMessage(sent_at=message.sent_at, channel=message.channel)
 
 
 @dataclass(frozen=True)
 class Leased:
     id: int
     channel: str
+    language: str
     to: str
     subject: str
     body: str
@@ -84,7 +130,7 @@ def _lease(session: Session, message_id: int) -> Leased | None:
         message.subject_enc = message.body_enc = None
         return None
     keys = pii.keyring()
-    return Leased(message.id, message.channel, keys.decrypt(message.to_enc, context=TO_CONTEXT),
+    return Leased(message.id, message.channel, message.language, keys.decrypt(message.to_enc, context=TO_CONTEXT),
                   keys.decrypt(message.subject_enc, context=SUBJECT_CONTEXT) if message.subject_enc else "",
                   keys.decrypt(message.body_enc or "", context=BODY_CONTEXT) if message.body_enc else "",
                   message.attempts)
@@ -112,7 +158,8 @@ def send_one(factory: SessionFactory, message_id: int, *, email_sender: EmailSen
         limiter.acquire()  # the same shared pacing as campaigns: one provider limit for all traffic
         if leased.channel == "email":
             result = email_sender.send_batch(EmailBatch(
-                from_email=settings.NOTICE_FROM_EMAIL, from_name=settings.ORGANISATION_NAME, subject=leased.subject,
+                from_email=settings.NOTICE_FROM_EMAIL, from_name=settings.organisation_name(leased.language),
+                subject=leased.subject,
                 html="<p>" + html.escape(leased.body).replace("\n\n", "</p><p>").replace("\n", "<br>") + "</p>",
                 text=leased.body, recipients=[EmailRecipient(leased.to)]))
             provider_id = result.provider_message_id
@@ -168,8 +215,14 @@ def sweep(session: Session) -> int:
             message.status = MessageStatus.QUEUED
             message.lease_until = None
             message.next_attempt_at = now
-        enqueue(session, SEND_ACTOR, message_id=message.id)
+        enqueue(session, send_actor(message.kind), message_id=message.id)
     return len(found)
+
+
+def kind_of(session: Session, message_id: int) -> str | None:
+    """What kind of message this is (to send a retry through the right queue)."""
+    message = TransactionalRepository(session).get(message_id)
+    return None if message is None else message.kind
 
 
 def status_of(session: Session, message_id: int) -> str | None:

@@ -1,4 +1,5 @@
-"""Actors for transactional messages: send one (on its own queue, ahead of campaign traffic), sweep the stuck."""
+"""Actors for transactional messages: send one (codes and other messages on queues of their own, ahead of
+campaign traffic), sweep the stuck."""
 
 from __future__ import annotations
 
@@ -29,19 +30,31 @@ def sms_sender() -> SmsSender:
     return build_sms_sender(get_settings(), default_session_factory())
 
 
-# priority: when a worker's threads are all busy, a code is the next job any of them takes.
-@dramatiq.actor(actor_name=service.SEND_ACTOR, queue_name=Queues.TRANSACTIONAL, max_retries=0, time_limit=120_000,
-                priority=-10)
+# Codes on a queue of their own (with the lookup jobs that send them), so a code is never behind confirmations
+# queued before it (a Redis queue is first in, first out); and at a higher priority, so among the jobs a worker
+# holds, a code is the next one taken.
+@dramatiq.actor(actor_name=service.SEND_CODE_ACTOR, queue_name=Queues.TRANSACTIONAL, max_retries=0,
+                time_limit=120_000, priority=-20)
+def send_code(message_id: int) -> None:
+    deliver(message_id)
+
+
+@dramatiq.actor(actor_name=service.SEND_ACTOR, queue_name=Queues.MESSAGES, max_retries=0, time_limit=120_000,
+                priority=0)
 def send_transactional(message_id: int) -> None:
     deliver(message_id)
 
 
 def deliver(message_id: int) -> None:
-    """Send one message now (from any job on this queue); a retry comes back as a delayed job."""
-    delay = service.send_one(default_session_factory(), message_id, email_sender=email_sender(),
-                             sms_sender=sms_sender(), limiter_for=limiter)
+    """Send one message now (from any job on these queues); a retry comes back as a delayed job on its queue."""
+    factory = default_session_factory()
+    delay = service.send_one(factory, message_id, email_sender=email_sender(), sms_sender=sms_sender(),
+                             limiter_for=limiter)
     if delay is not None:
-        send_transactional.send_with_options(args=(message_id,), delay=int(delay * 1000))
+        with session_scope(factory) as session:
+            kind = service.kind_of(session, message_id) or ""
+        actor = send_code if service.send_actor(kind) == service.SEND_CODE_ACTOR else send_transactional
+        actor.send_with_options(args=(message_id,), delay=int(delay * 1000))
 
 
 @periodic(every_seconds=get_settings().TRANSACTIONAL_SWEEP_SECONDS)
