@@ -47,6 +47,9 @@ class CallbackRequest(Base):
         Index("uq_callback_requests_open_member", "member_id", unique=True,
               postgresql_where=text("status IN ('waiting', 'claimed') AND member_id IS NOT NULL"),
               sqlite_where=text("status IN ('waiting', 'claimed') AND member_id IS NOT NULL")),
+        # One live claim per agent: a double "take next" cannot hide a second request behind a lease.
+        Index("uq_callback_requests_one_claim_per_agent", "claimed_by", unique=True,
+              postgresql_where=text("status = 'claimed'"), sqlite_where=text("status = 'claimed'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit_service
@@ -38,6 +39,10 @@ class QueueInvalid(AppError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class AgentBusy(Conflict):
+    """The agent a request was to be given to already holds another (one live claim per agent)."""
 
 
 def _lease() -> timedelta:
@@ -73,7 +78,13 @@ def take_next(session: Session, *, staff_id: int) -> CallbackRequest | None:
     held = repo.held_by(staff_id, now)
     if held is not None:
         return held
-    claimed = repo.claim_next(staff_id=staff_id, now=now, lease_until=now + _lease())
+    try:
+        # A savepoint: the database allows one live claim per agent, and a second "take next" racing this one
+        # (a double-click) is refused by it; the claim the other one made is then this agent's answer.
+        with session.begin_nested():
+            claimed = repo.claim_next(staff_id=staff_id, now=now, lease_until=now + _lease())
+    except IntegrityError:
+        return repo.held_by(staff_id, now)
     if claimed is None:
         return None
     request = repo.get(claimed)
@@ -245,10 +256,14 @@ def reassign(session: Session, *, request_id: int, to_staff_id: int, actor: str)
     if agent is None or not agent.active or agent.role not in (Role.AGENT.value, Role.SUPERVISOR.value):
         raise NotFound("There is no such agent")
     now = utcnow()
-    ok = QueueRepository(session).guarded(
-        request_id, where=[CallbackRequest.status.in_((WAITING, CLAIMED))],
-        values={"status": CLAIMED, "claimed_by": agent.id, "lease_until": now + _lease(), "claimed_at": now,
-                "updated_at": now})
+    try:
+        with session.begin_nested():  # the database allows one live claim per agent
+            ok = QueueRepository(session).guarded(
+                request_id, where=[CallbackRequest.status.in_((WAITING, CLAIMED))],
+                values={"status": CLAIMED, "claimed_by": agent.id, "lease_until": now + _lease(), "claimed_at": now,
+                        "updated_at": now})
+    except IntegrityError as exc:
+        raise AgentBusy("That agent is already on a call: release their request first or choose another") from exc
     if not ok:
         raise Conflict("This request is closed")
     audit_service.record(session, actor=actor, action="callback.reassigned", subject=f"callback:{request_id}",
