@@ -112,6 +112,10 @@ SessionFactory = Callable[[], Session]
 
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
+    # A flush sorts every mapped table by its foreign keys, so each one's target must be loaded: a process
+    # that imported only a few domains (a command) would fail on its first write (staff_users -> branches).
+    import app.models  # noqa: F401
+
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
