@@ -5,7 +5,8 @@ Formats (the headings' own words are for the writer; the page shows its own tran
   what we are doing, what you should do;
 - update: `# Title`, then the body;
 - FAQ: one `## Question` per entry, each followed by its answer;
-- guidance: the whole file is the guidance for one data category.
+- guidance: the whole file is the guidance for one data category. The same text is the category's guidance
+  on the incident page, on a member's status page and in notices (`guidance_as_text`): one source each.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from urllib.parse import urljoin
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -147,3 +149,28 @@ def parse_guidance(text: str, *, what: str = "the guidance file") -> str:
     if not body:
         raise ContentProblem(f"{what} is empty")
     return body
+
+
+def guidance_as_text(text: str, *, base_url: str) -> str:
+    """Guidance Markdown as the plain text a message carries: the same words as the page, on one line, each
+    link's address written out after its words (a relative one made whole against `base_url`), since a
+    message tells its reader to type our address rather than follow links."""
+    parts: list[str] = []
+    for block in _parser.parse(text or ""):
+        if block.type != "inline" or not block.children:
+            continue
+        words: list[str] = []
+        href: str | None = None
+        for token in block.children:
+            if token.type in ("text", "code_inline", "html_inline"):
+                words.append(token.content)
+            elif token.type in ("softbreak", "hardbreak"):
+                words.append(" ")
+            elif token.type == "link_open":
+                href = str(token.attrs.get("href") or "")
+            elif token.type == "link_close" and href:
+                address = urljoin(base_url.rstrip("/") + "/", href) if href.startswith("/") else href
+                words.append(f" ({address})")
+                href = None
+        parts.append("".join(words).strip())
+    return " ".join(p for p in parts if p)

@@ -96,16 +96,27 @@ def categories_by_id(session: Session) -> dict[int, DataCategory]:
     return {c.id: c for c in DataCategoryRepository(session).ordered()}
 
 
-def category_guidance(session: Session, *, incident_id: int, lang: str) -> dict[str, Markup]:
-    """What to do per category code for one incident, as safe HTML: the incident's own words, else the
-    category's standing guidance."""
+def guidance_sources(session: Session, *, incident_id: int, lang: str) -> dict[str, str]:
+    """The one source of what to do per category code for one incident, as written (Markdown): the incident's
+    own words, else the category's standing guidance. Pages and notices alike use it."""
     own = {g.category_id: g for g in IncidentGuidanceRepository(session).for_incidents([incident_id])}
-    result: dict[str, Markup] = {}
+    result: dict[str, str] = {}
     for category in DataCategoryRepository(session).ordered():
         source: DataCategory | IncidentGuidance = own.get(category.id, category)
-        text = (source.guidance_cy if lang == "cy" else "") or source.guidance
-        result[category.code] = markdown.render(text, top=4)
+        result[category.code] = (source.guidance_cy if lang == "cy" else "") or source.guidance
     return result
+
+
+def category_guidance(session: Session, *, incident_id: int, lang: str) -> dict[str, Markup]:
+    """What to do per category code for one incident, as safe HTML (from `guidance_sources`)."""
+    return {code: markdown.render(text, top=4)
+            for code, text in guidance_sources(session, incident_id=incident_id, lang=lang).items()}
+
+
+def guidance_texts(session: Session, *, incident_id: int, lang: str, base_url: str) -> dict[str, str]:
+    """What to do per category code for one incident, as plain text for a message (from `guidance_sources`)."""
+    return {code: content.guidance_as_text(text, base_url=base_url)
+            for code, text in guidance_sources(session, incident_id=incident_id, lang=lang).items()}
 
 
 def incident(session: Session, incident_id: int) -> Incident:

@@ -45,11 +45,16 @@ class Leased:
                 "reference": row.reference}
 
 
-def _category_tables(session: Session) -> tuple[dict[str, rendering.Category], dict[str, rendering.Category]]:
+def _category_tables(session: Session, incident_id: int) -> tuple[dict[str, rendering.Category],
+                                                                  dict[str, rendering.Category]]:
+    # The incident's guidance from its one source, as the incident page and the status page show it.
+    base_url = get_settings().PUBLIC_BASE_URL
+    guidance = {lang: incident_service.guidance_texts(session, incident_id=incident_id, lang=lang, base_url=base_url)
+                for lang in ("en", "cy")}
     en, cy = {}, {}
     for c in incident_service.categories_by_code(session).values():
-        en[c.code] = rendering.Category(c.code, c.name, c.guidance)
-        cy[c.code] = rendering.Category(c.code, c.name_cy or c.name, c.guidance_cy or c.guidance)
+        en[c.code] = rendering.Category(c.code, c.name, guidance["en"][c.code])
+        cy[c.code] = rendering.Category(c.code, c.name_cy or c.name, guidance["cy"][c.code])
     return en, cy
 
 
@@ -78,7 +83,7 @@ def _campaign_static(session: Session, campaign: Campaign) -> _Static:
         session.expunge(t)
         templates.setdefault(t.channel, {})[t.language] = t
     static = _Static(templates, {lang: shared_values(session, campaign, lang) for lang in ("en", "cy")},
-                     _category_tables(session), now)
+                     _category_tables(session, campaign.incident_id), now)
     _static[key] = static
     return static
 

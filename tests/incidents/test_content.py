@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
+import html
+import re
+from typing import Any
 
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import get_settings
 from app.incidents import content
+from app.incidents import service as incident_service
 from app.incidents.content import ContentProblem
+from app.lookup.service import forget_incident_advice, member_status
+from app.notices.models import Delivery
+from app.providers.outbox import latest
 
 from .conftest import INCIDENT_CY, INCIDENT_EN
 
@@ -72,3 +84,81 @@ def test_guidance_is_the_whole_file_and_not_empty() -> None:
     assert content.parse_guidance("\n Call **159**.\n") == "Call **159**."
     with pytest.raises(ContentProblem, match="empty"):
         content.parse_guidance("  \n")
+
+
+# --- one source of guidance per category: notices, the incident page and the status page say the same ----------
+def as_message_text(fragment: str, base: str) -> str:
+    """A page's guidance as a message carries it: each link's words followed by its whole address."""
+    def link(match: re.Match[str]) -> str:
+        href = html.unescape(match.group(1))
+        return f"{match.group(2)} ({base + href if href.startswith('/') else href})"
+
+    text = re.sub(r'(?s)<a href="([^"]*)"[^>]*>(.*?)</a>', link, fragment)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"(?s)<[^>]+>", " ", text))).strip()
+
+
+def notice_guidance(body: str) -> dict[str, str]:
+    """Category name -> guidance, from the "- Name: guidance" lines of a default notice's text."""
+    return dict(line[2:].split(": ", 1) for line in body.splitlines() if line.startswith("- ") and ": " in line)
+
+
+def test_each_category_gives_the_same_guidance_in_notices_on_the_incident_page_and_the_status_page(
+        client: TestClient, session: Session, sent_campaign: Any) -> None:
+    sent_campaign(channels=("email",))
+    base = get_settings().PUBLIC_BASE_URL.rstrip("/")
+    deliveries = {d.reference: d for d in session.execute(select(Delivery)).scalars()}
+    forget_incident_advice()
+    compared: dict[str, set[str]] = {"en": set(), "cy": set()}
+    on_page_en: dict[str, str] = {}
+    for lang in ("en", "cy"):
+        page = client.get(f"/?lang={lang}").text
+        names = {(c.name_cy or c.name) if lang == "cy" else c.name
+                 for c in incident_service.categories_by_code(session).values()}
+        on_page = {html.unescape(name): as_message_text(body, base) for name, body in
+                   re.findall(r'(?s)<h4>([^<]+)</h4>\s*<div class="prose">(.*?)</div>', page)
+                   if html.unescape(name) in names}
+        on_page_en = on_page if lang == "en" else on_page_en
+        assert len(on_page) >= 5, "the demo incident gives guidance for five categories"
+        for message in latest(session, last=10_000):
+            delivery = deliveries[str(message.reference)]
+            if delivery.language != lang:
+                continue
+            in_notice = notice_guidance(message.body)
+            status = member_status(session, member_id=delivery.member_id, language=lang)
+            on_status = {c.name: as_message_text(str(c.guidance), base)
+                         for item in status.incidents for c in item.categories}
+            assert in_notice and in_notice.keys() == on_status.keys()
+            for name, guidance in in_notice.items():
+                assert guidance == on_status[name], f"{lang} {name}: the notice and the status page differ"
+                if name in on_page:
+                    assert guidance == on_page[name], f"{lang} {name}: the notice and the incident page differ"
+                    compared[lang].add(name)
+    assert compared["en"] == set(on_page_en), "every category on the page was in some notice"
+    assert compared["cy"], "Welsh notices were compared with the Welsh page"
+    assert "call 159" in " ".join(notice_guidance(m.body).get("Bank account details", "") for m in
+                                  latest(session, last=10_000))
+
+
+def test_the_verify_page_has_one_name_in_every_category_s_guidance(session: Session) -> None:
+    for category in incident_service.categories_by_code(session).values():
+        for text in (category.guidance, category.guidance_cy):
+            assert "Verify a message" not in text and "tudalen Gwirio neges" not in text
+    police = incident_service.categories_by_code(session)["police_email"]
+    assert "Check a message is from us" in police.guidance and "Gwirio bod neges gennym ni" in police.guidance_cy
+
+
+def test_welsh_notices_and_messages_name_the_organisation_in_welsh(session: Session, sent_campaign: Any) -> None:
+    sent_campaign()
+    languages = dict(session.execute(select(Delivery.reference, Delivery.language)).all())
+    welsh = [m for m in latest(session, last=10_000) if languages[m.reference] == "cy"]
+    assert {m.channel for m in welsh} == {"email", "sms"}
+    for message in welsh:
+        assert "Police Staff Association" not in message.subject + message.body
+        assert "Cymdeithas Staff yr Heddlu" in message.subject + message.body
+
+
+def test_a_guidance_file_reads_the_same_as_plain_text_with_addresses_written_out() -> None:
+    text = content.guidance_as_text("Use [Cifas](https://www.cifas.org.uk/pr) or our\n[checker](/verify-message).\n\n"
+                                    "Then *wait*.", base_url="https://portal.example.org/")
+    assert text == ("Use Cifas (https://www.cifas.org.uk/pr) or our checker "
+                    "(https://portal.example.org/verify-message). Then wait.")
