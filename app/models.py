@@ -7,7 +7,7 @@ from app.callbacks.attempts import CallbackAttempt
 from app.callbacks.models import CallbackRequest
 from app.db import Base
 from app.incidents.models import DataCategory, Incident, IncidentGuidance, IncidentQuestion, IncidentUpdate
-from app.lookup.models import VerificationChallenge
+from app.lookup.models import CheckToken, VerificationChallenge
 from app.members.models import Exposure, Member
 from app.notices.models import Campaign, Delivery, NoticeTemplate, ProviderEvent, SendingSwitch, Suppression
 from app.notices.transactional.models import TransactionalMessage
@@ -18,4 +18,4 @@ __all__ = ["AuditEvent", "Base", "Branch", "Campaign", "DataCategory", "Delivery
            "IncidentGuidance", "IncidentQuestion", "IncidentUpdate", "Member", "NoticeTemplate", "OutboxMessage",
            "LoginThrottle", "ProviderEvent", "SendingSwitch", "StaffUser",
            "Suppression", "WebSession", "CallbackAttempt", "CallbackRequest", "TransactionalMessage",
-           "VerificationChallenge"]
+           "CheckToken", "VerificationChallenge"]

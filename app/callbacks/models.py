@@ -22,11 +22,15 @@ OPEN_STATUSES = (CallbackStatus.WAITING, CallbackStatus.CLAIMED)
 
 
 class Priority(IntEnum):
-    """Lower is sooner: urgent or vulnerable first, then members whose financial data was exposed."""
+    """Lower is sooner. Signed-in (verified) members first: urgent or vulnerable, then those whose financial data
+    was exposed, then the rest; only then anyone else, whose "urgent" orders them among themselves alone (a
+    stranger's urgent junk never outranks a verified member)."""
 
     URGENT = 1
     FINANCIAL = 2
     NORMAL = 3
+    UNVERIFIED_URGENT = 4
+    UNVERIFIED = 5
 
 
 class CallbackRequest(Base):
@@ -79,3 +83,18 @@ class CallbackRequest(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # The last confirmation sent to the phone (a repeated request re-sends it at most this often).
     confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class CallbackText(Base):
+    """One text sent about a callback request: counted per phone (whoever asks) and, for numbers not on file,
+    towards the hourly ceiling for all. Only the phone's blind index is kept."""
+
+    __tablename__ = "callback_texts"
+    __table_args__ = (Index("ix_callback_texts_phone_sent", "phone_index", "sent_at"),
+                      Index("ix_callback_texts_unknown_sent", "on_file", "sent_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    phone_index: Mapped[str] = mapped_column(String(64))
+    on_file: Mapped[bool] = mapped_column(Boolean)
+    kind: Mapped[str] = mapped_column(String(20))
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -97,7 +97,8 @@ def branch_counts(session: Session, *, branch_id: int) -> BranchCounts:
 
 
 PRIORITY_NAMES: dict[int, str] = {Priority.URGENT: "urgent", Priority.FINANCIAL: "financial",
-                                  Priority.NORMAL: "normal"}
+                                  Priority.NORMAL: "normal", Priority.UNVERIFIED_URGENT: "unverified_urgent",
+                                  Priority.UNVERIFIED: "unverified"}
 
 
 def depth_for_metrics(session: Session) -> dict[str, Any]:

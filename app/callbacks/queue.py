@@ -206,6 +206,8 @@ def record_outcome(session: Session, *, staff_id: int, request_id: int, outcome:
                          outcome=outcome.value, attempt=attempts, closed=reason.value if reason else None,
                          notes=bool(notes))
     _metric("outcomes", outcome.value)
+    if outcome is Outcome.CALL_LATER and request.next_attempt_at is not None:
+        callbacks.tell_member_call_moved(session, request=request, call_at=request.next_attempt_at)
     if reason is ClosedReason.UNREACHABLE or reason is ClosedReason.WRONG_NUMBER:
         _tell_unreachable(session, request, wrong_number=reason is ClosedReason.WRONG_NUMBER)
     return request

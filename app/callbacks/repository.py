@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
 
-from app.callbacks.models import OPEN_STATUSES, CallbackRequest
+from sqlalchemy import func, select
+
+from app.callbacks.models import OPEN_STATUSES, CallbackRequest, CallbackText
 from app.kit.repository import Repository
 
 C = CallbackRequest
@@ -25,5 +27,23 @@ class CallbackRepository(Repository[CallbackRequest]):
     def open_for_phone(self, phone_index: str) -> CallbackRequest | None:
         return self.get_one_or_none(select(C).where(C.phone_index == phone_index, C.status.in_(OPEN_STATUSES)))
 
+    def latest_for_member(self, member_id: int) -> CallbackRequest | None:
+        return self.get_one_or_none(select(C).where(C.member_id == member_id).order_by(C.id.desc()).limit(1))
+
     def reference_taken(self, reference: str) -> bool:
         return self.session.execute(select(C.id).where(C.reference == reference)).first() is not None
+
+
+T = CallbackText
+
+
+class CallbackTextRepository(Repository[CallbackText]):
+    model = CallbackText
+
+    def sent_to_phone_since(self, phone_index: str, since: datetime) -> int:
+        stmt = select(func.count()).where(T.phone_index == phone_index, T.sent_at >= since)
+        return int(self.session.execute(stmt).scalar_one())
+
+    def sent_to_unknown_since(self, since: datetime) -> int:
+        stmt = select(func.count()).where(T.on_file.is_(False), T.sent_at >= since)
+        return int(self.session.execute(stmt).scalar_one())

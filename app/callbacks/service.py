@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit_service
+from app.callbacks import hours, texts
 from app.callbacks.models import OPEN_STATUSES, CallbackRequest, CallbackStatus, Priority
 from app.callbacks.repository import CallbackRepository
 from app.config import Environment, get_settings
@@ -28,7 +30,7 @@ from app.members import pii
 from app.members import service as member_service
 from app.notices.transactional import service as transactional
 
-LOCAL = ZoneInfo("Europe/London")
+LOCAL = hours.LOCAL
 NAME_CONTEXT = b"callbacks.name"
 PHONE_CONTEXT = b"callbacks.phone"
 PASSPHRASE_CONTEXT = b"callbacks.passphrase"
@@ -92,6 +94,14 @@ def parse_phone(raw: str) -> tuple[str, bool]:
     return phone.e164, phone.sms
 
 
+def phone_country_allowed(e164: str) -> bool:
+    """Whether a number (E.164) is in a country we call and text (CALLBACK_PHONE_COUNTRIES)."""
+    allowed = {code.upper() for code in get_settings().CALLBACK_PHONE_COUNTRIES}
+    if e164.startswith("+447700900"):  # the drama range (accepted outside production) is British
+        return "GB" in allowed
+    return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) in allowed
+
+
 def parse_local(raw: str, field: str) -> datetime:
     """An ISO local date and time (as a datetime-local field sends it), in UK time, as UTC."""
     try:
@@ -104,7 +114,8 @@ def parse_local(raw: str, field: str) -> datetime:
 
 
 def check_window(start: datetime, end: datetime, *, now: datetime) -> None:
-    """A window that ends in the future, starts within 30 days, lasts 30 minutes to 14 days."""
+    """A window that ends in the future, starts within 30 days, lasts 30 minutes to 14 days, and is not wholly
+    outside the helpline's hours."""
     if end <= now:
         raise CallbackInvalid("window_end", "past")
     if end - start < MIN_WINDOW:
@@ -113,9 +124,19 @@ def check_window(start: datetime, end: datetime, *, now: datetime) -> None:
         raise CallbackInvalid("window_end", "too_long")
     if start - now > FURTHEST_START:
         raise CallbackInvalid("window_start", "too_far")
+    if hours.first_open_moment(max(start, now), end) is None:
+        raise CallbackInvalid("window_start", "closed")
+
+
+def _due(start: datetime, end: datetime, priority: int, *, now: datetime) -> datetime:
+    """One SLA after the first moment of the window the helpline is open (and not before now)."""
+    opens = hours.first_open_moment(max(start, now), end) or max(start, now)
+    return opens + sla(priority)
 
 
 def _priority(session: Session, *, member_id: int | None, urgent: bool) -> Priority:
+    if member_id is None:  # anyone can tick "urgent": it orders strangers among themselves, never above members
+        return Priority.UNVERIFIED_URGENT if urgent else Priority.UNVERIFIED
     if urgent:
         return Priority.URGENT
     if member_id is not None:
@@ -129,6 +150,7 @@ def _priority(session: Session, *, member_id: int | None, urgent: bool) -> Prior
 def sla(priority: int) -> timedelta:
     settings = get_settings()
     minutes = {Priority.URGENT: settings.CALLBACK_SLA_URGENT_MINUTES,
+               Priority.UNVERIFIED_URGENT: settings.CALLBACK_SLA_URGENT_MINUTES,
                Priority.FINANCIAL: settings.CALLBACK_SLA_FINANCIAL_MINUTES}.get(
         Priority(priority), settings.CALLBACK_SLA_NORMAL_MINUTES)
     return timedelta(minutes=minutes)
@@ -154,6 +176,8 @@ def request_callback(
     if topic not in TOPICS:
         raise CallbackInvalid("topic", "unknown")
     e164, sms = parse_phone(phone)
+    if not phone_country_allowed(e164):
+        raise CallbackInvalid("phone", "country")
     check_window(window_start, window_end, now=now)
     repo = CallbackRepository(session)
     if member_id is not None:
@@ -179,7 +203,7 @@ def request_callback(
         phone_enc=keys.encrypt(e164, context=PHONE_CONTEXT), phone_index=phone_index, window_start=window_start,
         window_end=window_end, topic=topic, urgent=urgent,
         passphrase_enc=keys.encrypt(passphrase, context=PASSPHRASE_CONTEXT), language=language,
-        priority=int(priority), status=CallbackStatus.WAITING, due_at=max(window_start, now) + sla(priority),
+        priority=int(priority), status=CallbackStatus.WAITING, due_at=_due(window_start, window_end, priority, now=now),
         attempts=0, created_at=now, updated_at=now, confirmed_at=now)
     try:
         with session.begin_nested():
@@ -193,7 +217,7 @@ def request_callback(
     audit_service.record(session, actor=_actor(member_id), action="callback.requested",
                          subject=f"callback:{request.id}", priority=int(priority), urgent=urgent,
                          member=member_id is not None)
-    _confirm(session, request, phone=e164, sms=sms)
+    _confirm(session, request, phone=e164, sms=sms, now=now)
     return CallbackOutcome(request, created=True)
 
 
@@ -201,20 +225,36 @@ def _actor(member_id: int | None) -> str:
     return f"member:{member_id}" if member_id is not None else "public"
 
 
-def _confirm(session: Session, request: CallbackRequest, *, phone: str, sms: bool) -> None:
-    """The confirmation message: to a member's email on file, else by SMS to the phone given (if it takes SMS)."""
-    channel, to = None, None
-    if request.member_id is not None:
-        profile = member_service.profile(session, request.member_id)
-        if profile is not None and profile.email:
-            channel, to = "email", profile.email
-    if channel is None and sms:
-        channel, to = "sms", phone
-    if channel is None or to is None:
+def _email_on_file(session: Session, request: CallbackRequest) -> str | None:
+    if request.member_id is None:
+        return None
+    profile = member_service.profile(session, request.member_id)
+    return profile.email if profile is not None and profile.email else None
+
+
+def _on_file(session: Session, request: CallbackRequest) -> bool:
+    """Whether the request's phone is its signed-in member's phone on file (anyone else's counts as unknown)."""
+    if request.member_id is None:
+        return False
+    profile = member_service.profile(session, request.member_id)
+    return bool(profile is not None and profile.phone and pii.phone_index(profile.phone) == request.phone_index)
+
+
+def _confirm(session: Session, request: CallbackRequest, *, phone: str, sms: bool, now: datetime) -> None:
+    """The confirmation message: to a member's email on file, else by SMS to the phone given (if it takes SMS and
+    no limit withholds it: the request stands either way)."""
+    email = _email_on_file(session, request)
+    if email is not None:
+        subject, body = confirmation_message(request, channel="email")
+        transactional.queue_message(session, kind="callback_confirmation", channel="email", to=email,
+                                    subject=subject, body=body, language=request.language)
         return
-    subject, body = confirmation_message(request, channel=channel)
-    transactional.queue_message(session, kind="callback_confirmation", channel=channel, to=to, subject=subject,
-                                body=body, language=request.language)
+    if not sms:
+        return
+    _subject, body = confirmation_message(request, channel="sms")
+    if texts.send(session, kind="callback_confirmation", to=phone, phone_index=request.phone_index,
+                  on_file=_on_file(session, request), body=body, language=request.language):
+        request.confirmed_at = now
 
 
 def _reconfirm(session: Session, request: CallbackRequest, *, now: datetime, reconfirm_after: timedelta) -> None:
@@ -225,10 +265,10 @@ def _reconfirm(session: Session, request: CallbackRequest, *, now: datetime, rec
     e164, sms = parse_phone(phone)
     if not sms:
         return
-    request.confirmed_at = now
-    subject, body = confirmation_message(request, channel="sms")
-    transactional.queue_message(session, kind="callback_confirmation", channel="sms", to=e164, body=body,
-                                language=request.language)
+    _subject, body = confirmation_message(request, channel="sms")
+    if texts.send(session, kind="callback_confirmation", to=e164, phone_index=request.phone_index,
+                  on_file=_on_file(session, request), body=body, language=request.language):
+        request.confirmed_at = now
 
 
 def local_time(value: datetime, language: str) -> str:
@@ -243,7 +283,8 @@ def confirmation_message(request: CallbackRequest, *, channel: str) -> tuple[str
     settings = get_settings()
     _ = translations(request.language).gettext
     values = {"reference": request.reference, "start": local_time(request.window_start, request.language),
-              "end": local_time(request.window_end, request.language), "org": settings.organisation_name(request.language),
+              "end": local_time(request.window_end, request.language),
+              "org": settings.organisation_name(request.language),
               "cancel_url": settings.PUBLIC_BASE_URL.rstrip("/") + "/callback/cancel"}
     if channel == "sms":
         return "", _("{org}: we will call you back between {start} and {end}. Reference {reference}. We will say "
@@ -280,8 +321,8 @@ def prefill_for_member(session: Session, *, member_id: int) -> dict[str, str]:
     return {"name": f"{profile.first_name} {profile.last_name}".strip(), "phone": profile.phone or ""}
 
 
-def cancel_callback(session: Session, *, reference: str, phone: str, actor: str = "public") -> CallbackRequest:
-    """Cancel an open request; the reference and the phone it was made with must both match."""
+def _matching(session: Session, *, reference: str, phone: str) -> CallbackRequest:
+    """The open request with this reference, made with this phone (locked), or CallbackNotFound."""
     try:
         e164, _sms = parse_phone(phone)
     except CallbackInvalid as exc:
@@ -289,12 +330,109 @@ def cancel_callback(session: Session, *, reference: str, phone: str, actor: str 
     request = CallbackRepository(session).by_reference(normalise_reference(reference), lock=True)
     if request is None or request.phone_index != pii.phone_index(e164) or request.status not in OPEN_STATUSES:
         raise CallbackNotFound("no open request with that reference and phone")
+    return request
+
+
+def well_formed_reference(raw: str) -> bool:
+    """Whether what was typed reads as a reference at all (CB- and eight characters of our alphabet)."""
+    value = normalise_reference(raw)
+    return len(value) == 12 and all(ch in _ALPHABET for ch in value[3:].replace("-", ""))
+
+
+def owned_request(session: Session, *, member_id: int | None, reference: str) -> CallbackRequest | None:
+    """The signed-in member's own request with this reference (so its phone may be shown to them)."""
+    if member_id is None:
+        return None
+    found = by_reference(session, reference=reference)
+    return found if found is not None and found.member_id == member_id else None
+
+
+def cancel_callback(session: Session, *, reference: str, phone: str, actor: str = "public") -> CallbackRequest:
+    """Cancel an open request; the reference and the phone it was made with must both match."""
+    request = _matching(session, reference=reference, phone=phone)
     request.status = CallbackStatus.CANCELLED
     request.closed_at = utcnow()
     request.claimed_by = None
     request.lease_until = None
     audit_service.record(session, actor=actor, action="callback.cancelled", subject=f"callback:{request.id}")
     return request
+
+
+def change_callback(session: Session, *, reference: str, phone: str, window_start: datetime, window_end: datetime,
+                    actor: str = "public") -> CallbackRequest:
+    """Move a waiting request to a new window (checked as a new one); the reference and phone must match."""
+    now = utcnow()
+    request = _matching(session, reference=reference, phone=phone)
+    if request.status != CallbackStatus.WAITING:
+        raise CallbackInvalid("window_start", "being_called")
+    check_window(window_start, window_end, now=now)
+    request.window_start, request.window_end = window_start, window_end
+    request.due_at = _due(window_start, window_end, request.priority, now=now)
+    request.updated_at = now
+    audit_service.record(session, actor=actor, action="callback.changed", subject=f"callback:{request.id}")
+    e164, sms = parse_phone(details(request).phone)
+    _confirm(session, request, phone=e164, sms=sms, now=now)
+    return request
+
+
+@dataclass(frozen=True)
+class MemberCallback:
+    """A signed-in member's latest request, for their status page."""
+
+    reference: str
+    status: str  # waiting, claimed, closed, cancelled
+    start: datetime
+    end: datetime
+    is_open: bool
+    can_change: bool
+
+
+def member_callback(session: Session, *, member_id: int) -> MemberCallback | None:
+    """The member's open request, else their latest closed or cancelled one."""
+    repo = CallbackRepository(session)
+    found = repo.open_for_member(member_id) or repo.latest_for_member(member_id)
+    if found is None:
+        return None
+    return MemberCallback(found.reference, found.status, found.window_start, found.window_end,
+                          found.status in OPEN_STATUSES, found.status == CallbackStatus.WAITING)
+
+
+def moved_message(request: CallbackRequest, *, call_at: datetime, channel: str) -> tuple[str, str]:
+    """(subject, body) telling the member the helpline moved their call, in the request's language."""
+    settings = get_settings()
+    _ = translations(request.language).gettext
+    values = {"reference": request.reference, "when": local_time(call_at, request.language),
+              "org": settings.organisation_name(request.language),
+              "url": settings.PUBLIC_BASE_URL.rstrip("/") + "/callback/change"}
+    if channel == "sms":
+        return "", _("{org}: as agreed, we will call you again from {when} about request {reference}. We will say "
+                     "your passphrase first. To change it: {url}").format(**values)
+    subject = _("We have moved your call back ({reference})").format(**values)
+    body = _("As agreed on the phone, we will call you again from {when} about your request {reference}. The "
+             "person who calls will say your passphrase first: if they do not, hang up.\n\nTo change the time or "
+             "cancel, go to {url} and give this reference and your phone number.").format(**values)
+    return subject, body
+
+
+def tell_member_call_moved(session: Session, *, request: CallbackRequest, call_at: datetime) -> None:
+    """Tell the member an agent moved their call: by the email on file, else by text to the phone given.
+
+    Staff moved it after speaking to them, so the text counts towards the phone's limit but is never withheld.
+    """
+    email = _email_on_file(session, request)
+    if email is not None:
+        subject, body = moved_message(request, call_at=call_at, channel="email")
+        transactional.queue_message(session, kind="callback_moved", channel="email", to=email, subject=subject,
+                                    body=body, language=request.language)
+        return
+    try:
+        e164, sms = parse_phone(details(request).phone)
+    except CallbackInvalid:  # a number no longer valid (numbering plans change): nothing to text
+        return
+    if sms:
+        _subject, body = moved_message(request, call_at=call_at, channel="sms")
+        texts.send(session, kind="callback_moved", to=e164, phone_index=request.phone_index,
+                   on_file=_on_file(session, request), body=body, language=request.language, limited=False)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,9 @@ OUTCOMES = [(Outcome.RESOLVED.value, N_("Reached: resolved")),
             (Outcome.WRONG_NUMBER.value, N_("Wrong number")),
             (Outcome.CALL_LATER.value, N_("Call later: the member asked for another time"))]
 PRIORITIES = [(str(int(Priority.URGENT)), N_("Urgent or vulnerable")),
-              (str(int(Priority.FINANCIAL)), N_("Financial data exposed")), (str(int(Priority.NORMAL)), N_("Other"))]
+              (str(int(Priority.FINANCIAL)), N_("Financial data exposed")), (str(int(Priority.NORMAL)), N_("Other")),
+              (str(int(Priority.UNVERIFIED_URGENT)), N_("Not signed in: says urgent")),
+              (str(int(Priority.UNVERIFIED)), N_("Not signed in"))]
 PRIORITY_NAMES = {int(k): v for k, v in PRIORITIES}
 
 

@@ -27,12 +27,13 @@ router = APIRouter()
 CHECK_COOKIE = "portal_check"
 CODE_PROBLEMS = {
     "wrong": N_("The code is not right. Check it and try again, or ask for a new code."),
-    "expired": N_("This code has expired or been replaced. Ask for a new code."),
+    "expired": N_("This code has expired. Ask for a new code."),
     "locked": N_("You have entered a wrong code too many times. Ask for a new code."),
 }
 RESEND_PROBLEMS = {
     "too_soon": N_("Wait a minute before asking for another code."),
-    "too_many": N_("You have asked for too many codes. Start again."),
+    "too_many": N_("We have sent as many codes as we can for now. Use the newest code we sent you, or try again "
+                   "in an hour."),
     "expired": N_("This check has ended. Start again."),
 }
 
@@ -86,7 +87,9 @@ def check_page(request: Request, signed_out: int = 0) -> Response:
 
 @router.post("/check")
 def check_submit(request: Request, session: SessionDep, fields: FormFields) -> Response:
-    enforce(request, "check_request", key=service.identifier_hash(fields.get("identifier", "")[:254]))
+    # Per client address only: a limit per identifier would let anyone who knows it keep its owner out.
+    # What a check costs us (a code sent) is capped per identifier by the service, answering as usual.
+    enforce(request, "check_request")
     form = parse_form(CheckForm, fields, request)
     if not form.ok:
         return render(request, "lookup/check.html", {"form": form}, status_code=422)
@@ -113,7 +116,9 @@ def code_page(request: Request, resent: int = 0) -> Response:
 @router.post("/check/code")
 def code_submit(request: Request, session: SessionDep, fields: FormFields) -> Response:
     token = request.cookies.get(CHECK_COOKIE)
-    enforce(request, "check_code", key=service.challenge_identifier_hash(session, token=token))
+    # Guesses are bounded per code (CHECK_CODE_TRIES, then a new code, CHECK_MAX_SENDS an hour), not per
+    # identifier: such a limit would let anyone typing wrong codes keep the owner from typing the right one.
+    enforce(request, "check_code")
     form = parse_form(CodeForm, fields, request)
     if not form.ok:
         return _code_page(request, form, status_code=422)
@@ -131,7 +136,7 @@ def code_submit(request: Request, session: SessionDep, fields: FormFields) -> Re
 @router.post("/check/code/resend")
 def code_resend(request: Request, session: SessionDep) -> Response:
     token = request.cookies.get(CHECK_COOKIE)
-    enforce(request, "check_request", key=service.challenge_identifier_hash(session, token=token))
+    enforce(request, "check_request")
     try:
         service.resend_code(session, token=token or "")
     except service.ResendRefused as exc:

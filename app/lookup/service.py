@@ -1,8 +1,14 @@
 """Check your status: a code to the contact we hold, whether or not we hold one, and what a member sees.
 
 The web does the same work for every identifier (hash it, seal it, store a challenge, audit, queue a job)
-and answers the same page; a worker looks the identifier up and, for a member, sends the code. So the
-answer, its headers and its timing cannot tell a visitor whether we hold someone.
+and answers the same page; a worker looks the identifier up and, for a member, sends the code. Every
+answer before the right code is made only of what the web itself decided (tries, expiry, sends, the
+cool-down), never of what the worker found, so it cannot tell a visitor whether we hold someone.
+
+All checks for one identifier share its newest challenge: a new code goes out only when the last one can
+no longer be used, after the cool-down and no more than CHECK_MAX_SENDS an hour, and the newest code works
+in every browser checking that identifier. Someone typing another person's identifier over and over costs
+us no more messages and does not stop the owner using the code they received.
 """
 
 from __future__ import annotations
@@ -25,8 +31,8 @@ from app.i18n import translations
 from app.incidents import service as incident_service
 from app.kit.contacts import ContactError, normalise_email
 from app.lookup import hashing
-from app.lookup.models import ChallengeStatus, VerificationChallenge
-from app.lookup.repository import ChallengeRepository
+from app.lookup.models import ChallengeStatus, CheckToken, VerificationChallenge
+from app.lookup.repository import ChallengeRepository, TokenRepository
 from app.members import pii
 from app.members import service as member_service
 from app.notices import service as notice_service
@@ -38,6 +44,8 @@ IDENTIFIER_CONTEXT = b"lookup.identifier"
 _MEMBERSHIP_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9/-]{0,31}$")
 _CODE = re.compile(r"^[0-9]{6}$")
 PUBLIC = "public"
+SEND_WINDOW = timedelta(hours=1)  # CHECK_MAX_SENDS codes per identifier in this long
+TOKEN_LIFETIME = timedelta(hours=1)  # a browser's check ends this long after it began
 
 
 class InvalidIdentifier(AppError):
@@ -60,20 +68,12 @@ def normalise_identifier(raw: str) -> str:
     if "@" in value:
         try:
             return normalise_email(value)
-        except ContactError as exc:
+        except (ContactError, ValueError) as exc:  # UnicodeError (IDNA) is a ValueError too
             raise InvalidIdentifier("email") from exc
     number = value.replace(" ", "").upper()
     if not _MEMBERSHIP_NUMBER.fullmatch(number):
         raise InvalidIdentifier("number")
     return number
-
-
-def identifier_hash(raw: str) -> str:
-    """The keyed hash of what was typed, for request limits and the audit (never the value itself)."""
-    try:
-        return hashing.identifier_hash(normalise_identifier(raw))
-    except InvalidIdentifier:
-        return hashing.identifier_hash(raw.strip().lower())
 
 
 def normalise_code(raw: str) -> str:
@@ -84,72 +84,201 @@ def normalise_code(raw: str) -> str:
     return code
 
 
-# --- asking for a code -------------------------------------------------------------------------------
+# --- the web's side: the same decisions for every identifier -------------------------------------------
 @dataclass(frozen=True)
 class Issued:
     token: str  # for the visitor's cookie; stored only hashed
     identifier_hash: str
 
 
+def _sends_in_window(challenge: VerificationChallenge, now: datetime) -> int:
+    return challenge.sends if now - challenge.sends_since < SEND_WINDOW else 0
+
+
+def _usable(challenge: VerificationChallenge, now: datetime) -> bool:
+    return challenge.status == ChallengeStatus.LIVE and challenge.expires_at > now
+
+
+def _may_send(challenge: VerificationChallenge, now: datetime) -> bool:
+    settings = get_settings()
+    return (_sends_in_window(challenge, now) < settings.CHECK_MAX_SENDS
+            and (now - challenge.last_sent_at).total_seconds() >= settings.CHECK_RESEND_SECONDS)
+
+
+def _new_code(challenge: VerificationChallenge, now: datetime) -> None:
+    """Ask for a new code: the old one stops working, tries start again (the worker sends it to a member)."""
+    if now - challenge.sends_since >= SEND_WINDOW:
+        challenge.sends, challenge.sends_since = 0, now
+    challenge.sends += 1
+    challenge.last_sent_at = now
+    challenge.expires_at = now + timedelta(minutes=get_settings().CHECK_CODE_MINUTES)
+    challenge.attempts = 0
+    challenge.status = ChallengeStatus.LIVE
+    challenge.code_hash = None
+
+
+def _keep_alive(challenge: VerificationChallenge, now: datetime) -> None:
+    # Out of new codes for the hour: the last one stays usable (its tries still count), so the owner
+    # can use the code they received however often someone else typed their identifier.
+    if challenge.status == ChallengeStatus.LIVE and challenge.expires_at <= now:
+        challenge.expires_at = now + timedelta(minutes=get_settings().CHECK_CODE_MINUTES)
+
+
 def request_code(session: Session, *, identifier: str, language: str) -> Issued:
     """Start a check for whatever was typed: the same work, and the same answer, whether or not we hold it."""
-    settings = get_settings()
     normalised = normalise_identifier(identifier)
+    ihash = hashing.identifier_hash(normalised)
     now = utcnow()
     token = secrets.token_urlsafe(32)
-    challenge = ChallengeRepository(session).add(VerificationChallenge(
-        token_hash=hashing.token_hash(token), identifier_hash=hashing.identifier_hash(normalised),
-        identifier_enc=pii.keyring().encrypt(normalised, context=IDENTIFIER_CONTEXT), language=language,
-        status=ChallengeStatus.PENDING, attempts=0, sends=1, created_at=now, last_sent_at=now,
-        expires_at=now + timedelta(minutes=settings.CHECK_CODE_MINUTES)), flush=True)
-    audit_service.record(session, actor=PUBLIC, action="check.code_requested", subject=f"challenge:{challenge.id}",
-                         identifier=challenge.identifier_hash)
-    enqueue(session, RESOLVE_ACTOR, challenge_id=challenge.id)
-    return Issued(token, challenge.identifier_hash)
-
-
-def resolve_challenge(session: Session, *, challenge_id: int) -> int | None:
-    """(Worker) Look the identifier up; for a member, supersede older codes and write a new one's message.
-
-    Returns the id of that message, for the caller to send once this transaction has committed.
-    """
+    TokenRepository(session).add(CheckToken(token_hash=hashing.token_hash(token), identifier_hash=ihash,
+                                            created_at=now))
     repo = ChallengeRepository(session)
-    challenge = repo.get(challenge_id)
-    if challenge is None or challenge.status != ChallengeStatus.PENDING or challenge.identifier_enc is None:
+    challenge = repo.current(ihash, lock=True)
+    new_code = False
+    if challenge is None:
+        challenge = repo.add(VerificationChallenge(
+            identifier_hash=ihash, status=ChallengeStatus.LIVE, attempts=0, sends=0, sends_since=now,
+            created_at=now, last_sent_at=now, expires_at=now))
+        _new_code(challenge, now)
+        new_code = True
+    elif _usable(challenge, now):
+        pass  # the code already out is the one to use
+    elif _may_send(challenge, now):
+        _new_code(challenge, now)
+        new_code = True
+    else:
+        _keep_alive(challenge, now)
+    # Sealed and looked up again on every check: who holds an identifier can change between checks.
+    challenge.identifier_enc = pii.keyring().encrypt(normalised, context=IDENTIFIER_CONTEXT)
+    challenge.language = language
+    challenge.asked_at = now
+    session.flush()
+    audit_service.record(session, actor=PUBLIC, action="check.code_requested", subject=f"challenge:{challenge.id}",
+                         identifier=ihash, new_code=new_code)
+    enqueue(session, RESOLVE_ACTOR, challenge_id=challenge.id)
+    return Issued(token, ihash)
+
+
+def _challenge(session: Session, token: str | None, *, lock: bool = False) -> VerificationChallenge | None:
+    """The challenge a browser's check shares, while the check lasts."""
+    if not token:
         return None
-    identifier = pii.keyring().decrypt(challenge.identifier_enc, context=IDENTIFIER_CONTEXT)
-    challenge.identifier_enc = None  # looked up: no need to keep what was typed
-    challenge.resolved_at = utcnow()
-    member_id = (member_service.find_member(session, email=identifier) if "@" in identifier
-                 else member_service.find_member(session, membership_number=identifier))
-    if member_id is None:
-        challenge.status = ChallengeStatus.UNMATCHED
-        audit_service.record(session, actor="system", action="check.unmatched", subject=f"challenge:{challenge.id}")
+    found = TokenRepository(session).by_token_hash(hashing.token_hash(token))
+    if found is None or found.created_at <= utcnow() - TOKEN_LIFETIME:
         return None
-    challenge.member_id = member_id
+    return ChallengeRepository(session).current(found.identifier_hash, lock=lock)
+
+
+def resend_code(session: Session, *, token: str) -> None:
+    """Send a new code for the same check after the cool-down; the same work whether or not we hold it."""
+    settings = get_settings()
+    challenge = _challenge(session, token, lock=True)
+    now = utcnow()
+    refused = None
+    if challenge is None:
+        refused = ResendRefused("expired")
+    elif _sends_in_window(challenge, now) >= settings.CHECK_MAX_SENDS:
+        _keep_alive(challenge, now)
+        refused = ResendRefused("too_many")
+    else:
+        wait = settings.CHECK_RESEND_SECONDS - (now - challenge.last_sent_at).total_seconds()
+        if wait > 0:
+            refused = ResendRefused("too_soon", wait_seconds=int(wait) + 1)
+    if refused is not None:
+        # The caller shows the refusal as a page (no rollback), so this record stays.
+        audit_service.record(session, actor=PUBLIC, action="check.resend_refused",
+                             subject=f"challenge:{challenge.id}" if challenge else "", reason=refused.reason,
+                             identifier=challenge.identifier_hash if challenge else None)
+        raise refused
+    assert challenge is not None
+    _new_code(challenge, now)
+    challenge.asked_at = now
+    audit_service.record(session, actor=PUBLIC, action="check.code_resent", subject=f"challenge:{challenge.id}",
+                         identifier=challenge.identifier_hash)
+    enqueue(session, "lookup.resend_code", challenge_id=challenge.id)
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    member_id: int | None  # set when the code was right
+    problem: str | None = None  # else "wrong", "expired" or "locked"
+
+
+def check_code(session: Session, *, token: str | None, code: str) -> CodeCheck:
+    """Check a typed code; a wrong one counts as a try, members or not alike (the caller commits either way)."""
+    settings = get_settings()
+    code = normalise_code(code)
+    challenge = _challenge(session, token, lock=True)
+    now = utcnow()
+    if challenge is None or challenge.expires_at <= now:
+        return CodeCheck(None, "expired")
+    if challenge.status == ChallengeStatus.LOCKED:
+        return CodeCheck(None, "locked")
+    # Hashed and compared for strangers too (against nothing that can match): the same work either way.
+    typed = hashing.code_hash(challenge.id, code)
+    right = (hashing.same(challenge.code_hash or "-" * 64, typed) and challenge.code_hash is not None
+             and challenge.member_id is not None)
+    if not right:
+        challenge.attempts += 1
+        locked = challenge.attempts >= settings.CHECK_CODE_TRIES
+        if locked:
+            challenge.status = ChallengeStatus.LOCKED
+        audit_service.record(session, actor=PUBLIC, action="check.code_wrong", subject=f"challenge:{challenge.id}",
+                             identifier=challenge.identifier_hash, attempts=challenge.attempts)
+        return CodeCheck(None, "locked" if locked else "wrong")
+    assert challenge.member_id is not None
+    # Used up, in the worker's column only: to everyone else the check looks as it did (a stranger's
+    # code is never used), and the member's next check gets a new code from the worker.
+    challenge.code_hash = None
+    challenge.verified_at = now
+    audit_service.record(session, actor=f"member:{challenge.member_id}", action="check.verified",
+                         subject=f"member:{challenge.member_id}", challenge=challenge.id)
+    return CodeCheck(challenge.member_id)
+
+
+# --- the worker's side ---------------------------------------------------------------------------------
+def resolve_challenge(session: Session, *, challenge_id: int) -> int | None:
+    """(Worker) Look the identifier up; for a member whose check has no usable code, write one's message.
+
+    Returns the id of that message, for the caller to send once this transaction has committed. Writes
+    only the worker's columns: the web's answers never depend on what this found.
+    """
+    challenge = ChallengeRepository(session).locked(challenge_id)
+    if challenge is None or challenge.asked_at is None:
+        return None
+    challenge.asked_at = None
+    if challenge.identifier_enc is not None:
+        identifier = pii.keyring().decrypt(challenge.identifier_enc, context=IDENTIFIER_CONTEXT)
+        challenge.identifier_enc = None  # looked up: no need to keep what was typed
+        challenge.resolved_at = utcnow()
+        challenge.member_id = (member_service.find_member(session, email=identifier) if "@" in identifier
+                               else member_service.find_member(session, membership_number=identifier))
+        if challenge.member_id is None:
+            challenge.code_hash = None
+            audit_service.record(session, actor="system", action="check.unmatched",
+                                 subject=f"challenge:{challenge.id}")
+            return None
+    if challenge.member_id is None or challenge.code_hash is not None or not _usable(challenge, utcnow()):
+        return None  # a stranger, a code already out, or a check that ended
     return _send_code(session, challenge)
 
 
 def _send_code(session: Session, challenge: VerificationChallenge) -> int | None:
     assert challenge.member_id is not None
     profile = member_service.profile(session, challenge.member_id)
-    now = utcnow()
     channel, to = None, None
     if profile is not None and profile.email:
         channel, to = "email", profile.email
     elif profile is not None and profile.phone and profile.sms_capable:
         channel, to = "sms", profile.phone
     if channel is None or to is None:
-        challenge.status = ChallengeStatus.UNMATCHED  # nothing to send to: the helpline can help instead
+        # Nothing to send to: the helpline can help instead. The check goes on as a stranger's would.
         audit_service.record(session, actor="system", action="check.no_contact",
                              subject=f"member:{challenge.member_id}")
         return None
-    ChallengeRepository(session).supersede_live(challenge.member_id, keep_id=challenge.id, now=now)
     code = f"{secrets.randbelow(10**6):06d}"
     challenge.code_hash = hashing.code_hash(challenge.id, code)
     challenge.channel = channel
-    challenge.status = ChallengeStatus.SENT
-    challenge.attempts = 0
     subject, body = code_message(code, channel=channel, language=challenge.language)
     message = transactional.queue_message(session, kind="check_code", channel=channel, to=to, subject=subject,
                                           body=body, expires_at=challenge.expires_at, enqueue_send=False,
@@ -157,6 +286,11 @@ def _send_code(session: Session, challenge: VerificationChallenge) -> int | None
     audit_service.record(session, actor="system", action="check.code_sent", subject=f"member:{challenge.member_id}",
                          challenge=challenge.id, channel=channel)
     return message.id
+
+
+def send_again(session: Session, *, challenge_id: int) -> int | None:
+    """(Worker) The code for a resend: a new one for a member, nothing for anyone else; the message's id."""
+    return resolve_challenge(session, challenge_id=challenge_id)
 
 
 def code_message(code: str, *, channel: str, language: str) -> tuple[str, str]:
@@ -175,106 +309,13 @@ def code_message(code: str, *, channel: str, language: str) -> tuple[str, str]:
     return subject, body
 
 
-def resend_code(session: Session, *, token: str) -> None:
-    """Send a new code for the same check after the cool-down; the same work whether or not we hold it."""
-    settings = get_settings()
-    challenge = _challenge(session, token, lock=True)
-    now = utcnow()
-    refused = None
-    if challenge is None or challenge.status in (ChallengeStatus.VERIFIED, ChallengeStatus.SUPERSEDED):
-        refused = ResendRefused("expired")
-    elif challenge.sends >= settings.CHECK_MAX_SENDS:
-        refused = ResendRefused("too_many")
-    else:
-        wait = settings.CHECK_RESEND_SECONDS - (now - challenge.last_sent_at).total_seconds()
-        if wait > 0:
-            refused = ResendRefused("too_soon", wait_seconds=int(wait) + 1)
-    if refused is not None:
-        # The caller shows the refusal as a page (no rollback), so this record stays.
-        audit_service.record(session, actor=PUBLIC, action="check.resend_refused",
-                             subject=f"challenge:{challenge.id}" if challenge else "", reason=refused.reason,
-                             identifier=challenge.identifier_hash if challenge else None)
-        raise refused
-    assert challenge is not None
-    challenge.sends += 1
-    challenge.last_sent_at = now
-    challenge.expires_at = now + timedelta(minutes=settings.CHECK_CODE_MINUTES)
-    challenge.attempts = 0
-    if challenge.status in (ChallengeStatus.SENT, ChallengeStatus.LOCKED):
-        challenge.status = ChallengeStatus.SENT if challenge.member_id is not None else ChallengeStatus.UNMATCHED
-    audit_service.record(session, actor=PUBLIC, action="check.code_resent", subject=f"challenge:{challenge.id}",
-                         identifier=challenge.identifier_hash)
-    enqueue(session, "lookup.resend_code", challenge_id=challenge.id)
-
-
-def send_again(session: Session, *, challenge_id: int) -> int | None:
-    """(Worker) The code for a resend: a new one for a member, nothing for anyone else; the message's id."""
-    challenge = ChallengeRepository(session).get(challenge_id)
-    if challenge is None:
-        return None
-    if challenge.status == ChallengeStatus.PENDING:
-        return resolve_challenge(session, challenge_id=challenge_id)
-    if challenge.status == ChallengeStatus.SENT and challenge.member_id is not None:
-        return _send_code(session, challenge)
-    return None
-
-
 def sweep_pending(session: Session) -> int:
-    """Queue again the lookups the queue lost; returns how many."""
+    """Queue again the lookups and sends the queue lost; returns how many."""
     now = utcnow()
-    found = ChallengeRepository(session).pending_before(now - timedelta(seconds=20), now)
+    found = ChallengeRepository(session).asked_before(now - timedelta(seconds=20), now)
     for challenge_id in found:
         enqueue(session, RESOLVE_ACTOR, challenge_id=challenge_id)
     return len(found)
-
-
-def _challenge(session: Session, token: str | None, *, lock: bool = False) -> VerificationChallenge | None:
-    if not token:
-        return None
-    return ChallengeRepository(session).by_token_hash(hashing.token_hash(token), lock=lock)
-
-
-def challenge_identifier_hash(session: Session, *, token: str | None) -> str | None:
-    """The identifier hash of the visitor's check (to limit code checks per identifier)."""
-    challenge = _challenge(session, token)
-    return None if challenge is None else challenge.identifier_hash
-
-
-# --- checking a code ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CodeCheck:
-    member_id: int | None  # set when the code was right
-    problem: str | None = None  # else "wrong", "expired" or "locked"
-
-
-def check_code(session: Session, *, token: str | None, code: str) -> CodeCheck:
-    """Check a typed code; a wrong one counts as a try, members or not alike (the caller commits either way)."""
-    settings = get_settings()
-    code = normalise_code(code)
-    challenge = _challenge(session, token, lock=True)
-    now = utcnow()
-    if challenge is None or challenge.status in (ChallengeStatus.VERIFIED, ChallengeStatus.SUPERSEDED) \
-            or challenge.expires_at <= now:
-        return CodeCheck(None, "expired")
-    if challenge.status == ChallengeStatus.LOCKED:
-        return CodeCheck(None, "locked")
-    # Hashed and compared for strangers too (against nothing that can match): the same work either way.
-    typed = hashing.code_hash(challenge.id, code)
-    right = hashing.same(challenge.code_hash or "-" * 64, typed) and challenge.status == ChallengeStatus.SENT
-    if not right:
-        challenge.attempts += 1
-        locked = challenge.attempts >= settings.CHECK_CODE_TRIES
-        if locked:
-            challenge.status = ChallengeStatus.LOCKED
-        audit_service.record(session, actor=PUBLIC, action="check.code_wrong", subject=f"challenge:{challenge.id}",
-                             identifier=challenge.identifier_hash, attempts=challenge.attempts)
-        return CodeCheck(None, "locked" if locked else "wrong")
-    assert challenge.member_id is not None
-    challenge.status = ChallengeStatus.VERIFIED
-    challenge.verified_at = now
-    audit_service.record(session, actor=f"member:{challenge.member_id}", action="check.verified",
-                         subject=f"member:{challenge.member_id}", challenge=challenge.id)
-    return CodeCheck(challenge.member_id)
 
 
 # --- what a signed-in member sees --------------------------------------------------------------------

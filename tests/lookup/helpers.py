@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 from typing import Any
 
 import dramatiq
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.incidents import service as incident_service
 from app.kit.ratelimit import LocalLimiter
+from app.lookup import hashing
 from app.lookup import service as lookup_service
+from app.lookup.models import CheckToken, VerificationChallenge
 from app.members import imports
 from app.members import service as member_service
 from app.notices.transactional import service as transactional
@@ -97,3 +101,18 @@ def last_code(session: Session, to: str) -> str:
     match = re.search(r"\b(\d{6})\b", entries[0].body)
     assert match, entries[0].body
     return match.group(1)
+
+
+def time_passes(session: Session, seconds: float, *, identifier: str | None = None) -> None:
+    """Move checks (one identifier's, or all) back in time, as if `seconds` had gone by."""
+    back, V, T = timedelta(seconds=seconds), VerificationChallenge, CheckToken
+    challenges, tokens = select(V), select(T)
+    if identifier is not None:
+        ihash = hashing.identifier_hash(identifier)
+        challenges, tokens = challenges.where(V.identifier_hash == ihash), tokens.where(T.identifier_hash == ihash)
+    for challenge in session.execute(challenges.execution_options(populate_existing=True)).scalars():
+        for name in ("created_at", "last_sent_at", "expires_at", "sends_since"):
+            setattr(challenge, name, getattr(challenge, name) - back)
+    for token in session.execute(tokens.execution_options(populate_existing=True)).scalars():
+        token.created_at -= back
+    session.flush()

@@ -52,3 +52,22 @@ def test_no_english_on_the_welsh_pages(web: TestClient, session: Session,
         assert 'lang="cy"' in page, name
         assert not english_left(page), (name, english_left(page))
     assert english_left(web.get("/check?lang=en").text), "the check itself finds English when it is there"
+
+
+def test_the_end_of_a_check_and_the_last_code_of_the_hour_in_welsh(web: TestClient, session: Session) -> None:
+    from app.config import get_settings
+    from tests.lookup.helpers import time_passes
+
+    web.get("/check?lang=cy")
+    post(web, "/check", {"identifier": "W600002"})
+    for _ in range(get_settings().CHECK_MAX_SENDS - 1):
+        time_passes(session, 70)
+        assert post(web, "/check/code/resend", {}, form_page="/check/code").status_code == 303
+    time_passes(session, 70)
+    too_many = post(web, "/check/code/resend", {}, form_page="/check/code")
+    assert too_many.status_code == 422 and "Rydym wedi anfon cymaint o godau" in too_many.text
+    time_passes(session, 59 * 60)
+    expired = post(web, "/check/code", {"code": "123456"})
+    assert expired.status_code == 422 and "wedi dod i ben" in expired.text
+    for page in (too_many.text, expired.text):
+        assert not english_left(page), english_left(page)
