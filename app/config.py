@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-secret-key-change-me"
 # 32 zero bytes, base64: only acceptable in development and tests.
 DEV_PII_KEY = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 DEV_AUDIT_KEY = "dev-audit-key-change-me"
+_HOURS = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]|24:00")
 
 
 class Environment(StrEnum):
@@ -87,13 +92,12 @@ class Settings(BaseSettings):
     TRANSACTIONAL_MAX_ATTEMPTS: int = 5
     TRANSACTIONAL_SWEEP_SECONDS: float = 5.0
 
-    # "Check your status": a code lives this long and allows this many tries (for everyone checking that
-    # identifier together); a new one can be sent after the cool-down, at most CHECK_MAX_SENDS an hour per
-    # identifier (past that, checks keep the last code instead of sending another).
+    # "Check your status": a code lives this long, allows this many tries, and can be sent again after the
+    # cool-down, this many times in all.
     CHECK_CODE_MINUTES: float = 10.0
     CHECK_CODE_TRIES: int = 5
     CHECK_RESEND_SECONDS: int = 60
-    CHECK_MAX_SENDS: int = 5
+    CHECK_MAX_SENDS: int = 3
 
     # Callback requests: when one is due, by priority (urgent or vulnerable, financial data exposed, the rest).
     CALLBACK_SLA_URGENT_MINUTES: int = 60
@@ -106,6 +110,20 @@ class Settings(BaseSettings):
     CALLBACK_LEASE_MINUTES: float = 15.0
     CALLBACK_RETRY_GAP_MINUTES: float = 60.0
     CALLBACK_MAX_ATTEMPTS: int = 3
+    # The helpline's opening hours, UK time: "HH:MM-HH:MM", or "closed". Bank holidays (dates, comma-separated
+    # or a JSON list) keep the bank-holiday hours. A callback window wholly outside them is refused.
+    HELPLINE_HOURS_WEEKDAY: str = "08:00-20:00"
+    HELPLINE_HOURS_WEEKEND: str = "08:00-20:00"
+    HELPLINE_HOURS_BANK_HOLIDAY: str = "08:00-20:00"
+    BANK_HOLIDAYS: Annotated[list[date], NoDecode] = []
+    # Countries whose phones a callback may be for (ISO codes: the UK and its Crown dependencies).
+    CALLBACK_PHONE_COUNTRIES: Annotated[list[str], NoDecode] = ["GB", "GG", "JE", "IM"]
+    # Texts about callbacks: at most this many to one phone, whoever asks; and at most this many an hour in
+    # all to numbers not on file (past it: a warning and portal_callback_texts_withheld_total). Past either
+    # the request is still taken, without the text.
+    CALLBACK_TEXTS_PER_PHONE_HOUR: int = 3
+    CALLBACK_TEXTS_PER_PHONE_DAY: int = 6
+    CALLBACK_UNKNOWN_TEXTS_PER_HOUR: int = 100
     # Branch viewers never see a count below this (a small count could identify a member).
     BRANCH_COUNT_SUPPRESS_BELOW: int = 5
 
@@ -134,10 +152,11 @@ class Settings(BaseSettings):
     LIMIT_DEFAULT: str = "60/minute;600/hour"
     LIMIT_STAFF_LOGIN: str = "10/minute;50/hour"
     # Checking your status and callbacks. Per client address (`LIMIT_X`: a police station may be one address
-    # behind NAT, so roomy) and per phone or reference (`LIMIT_X_PER_KEY`: one person's pace). Checks have
-    # no limit per identifier (it would let anyone keep the owner out): CHECK_MAX_SENDS caps what they cost.
+    # behind NAT, so roomy) and per identifier, phone or reference (`LIMIT_X_PER_KEY`: one person's pace).
     LIMIT_CHECK_REQUEST: str = "30/minute;300/hour"
+    LIMIT_CHECK_REQUEST_PER_KEY: str = "3/minute;10/hour"
     LIMIT_CHECK_CODE: str = "60/minute;600/hour"
+    LIMIT_CHECK_CODE_PER_KEY: str = "10/minute;30/hour"
     LIMIT_CALLBACK_REQUEST: str = "10/minute;100/hour"
     LIMIT_CALLBACK_REQUEST_PER_KEY: str = "3/hour;6/day"
     LIMIT_CALLBACK_CANCEL: str = "10/minute;100/hour"
@@ -171,6 +190,27 @@ class Settings(BaseSettings):
     ACCEPT_DRAMA_NUMBERS: bool | None = None
     # Processes that check and seal the rows of a big import (0: one per CPU; 1: the importing process only).
     IMPORT_PROCESSES: int = 0
+
+    @field_validator("BANK_HOLIDAYS", "CALLBACK_PHONE_COUNTRIES", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("HELPLINE_HOURS_WEEKDAY", "HELPLINE_HOURS_WEEKEND", "HELPLINE_HOURS_BANK_HOLIDAY")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value != "closed":
+            opens, _, closes = value.partition("-")
+            if not (_HOURS.fullmatch(opens.strip()) and _HOURS.fullmatch(closes.strip())
+                    and opens.strip() < closes.strip()):
+                raise ValueError("helpline hours are 'HH:MM-HH:MM' (opening before closing) or 'closed'")
+        return value
 
     @model_validator(mode="after")
     def _check_pii_key(self) -> Settings:

@@ -1,7 +1,7 @@
 """Every domain's models, imported once so Alembic and relationships see one metadata."""
 
 from app.audit.models import AuditEvent
-from app.auth.models import LoginThrottle, StaffUser
+from app.auth.models import LoginThrottle, StaffDevice, StaffUser
 from app.branches.models import Branch
 from app.callbacks.attempts import CallbackAttempt
 from app.callbacks.models import CallbackRequest
@@ -16,6 +16,6 @@ from app.web.models import WebSession
 
 __all__ = ["AuditEvent", "Base", "Branch", "Campaign", "DataCategory", "Delivery", "Exposure", "Incident",
            "IncidentGuidance", "IncidentQuestion", "IncidentUpdate", "Member", "NoticeTemplate", "OutboxMessage",
-           "LoginThrottle", "ProviderEvent", "SendingSwitch", "StaffUser",
-           "Suppression", "WebSession", "CallbackAttempt", "CallbackRequest", "TransactionalMessage",
+           "LoginThrottle", "ProviderEvent", "SendingSwitch", "StaffDevice", "StaffUser",
+           "Suppression", "WebSession", "CallbackAttempt", "CallbackRequest", "CallbackText", "TransactionalMessage",
            "CheckToken", "VerificationChallenge"]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigId, UtcDateTime, utcnow
@@ -21,3 +21,18 @@ class AuditEvent(Base):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditCheckpoint(Base):
+    """How far the chain was last verified: that event's id and hash, and how many events up to it. The page
+    checks the chain from here; `portal audit verify` checks it all. Sealed under PORTAL_AUDIT_KEY, so moving
+    it past a changed event takes the key as well as the table."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    event_hash: Mapped[str] = mapped_column(String(64))
+    events: Mapped[int] = mapped_column(BigInteger)
+    verified_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    seal: Mapped[str] = mapped_column(String(64))

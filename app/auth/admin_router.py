@@ -1,4 +1,4 @@
-"""/admin/staff: admins list, add, deactivate and re-role staff, reset a second factor, end sessions."""
+"""/admin/staff: admins list, add, deactivate, re-role and re-branch staff, reset a second factor, end sessions."""
 
 from __future__ import annotations
 
@@ -35,6 +35,11 @@ class NewStaffForm(Form):
 class RoleForm(Form):
     messages = {"role": N_("Choose a role")}
     role: Role
+
+
+class BranchForm(Form):
+    messages = {"branch": N_("Choose a branch from the list")}
+    branch: str = Field(default="", max_length=40)
 
 
 def _see(location: str) -> RedirectResponse:
@@ -102,12 +107,19 @@ def _person(db: SessionDep, staff_id: int) -> StaffUser:
 
 
 def _person_page(request: Request, db: SessionDep, person: StaffUser, *, form: FormResult[Any] | None = None,
-                 status: int = 200, message: str | None = None, invitation: Any = None) -> Response:
+                 branch_form: FormResult[Any] | None = None, status: int = 200, message: str | None = None,
+                 invitation: Any = None) -> Response:
+    from app.branches import service as branch_service
     from app.web import sessions as web_sessions
 
+    listed = branch_service.list_branches(db)
+    branches = [("", "–")] + [(b.code, b.name) for b in listed]
+    code = next((b.code for b in listed if b.id == person.branch_id), "")
     return render(request, "admin/staff_person.html", {
         "person": person, "roles": ROLE_NAMES, "role_options": _role_options(request),
-        "form": form or empty_form({"role": person.role}),
+        "form": form or empty_form({"role": person.role}), "branches": branches,
+        "branch_form": branch_form or empty_form({"branch": code}),
+        "branch_name": next((n for c, n in branches[1:] if c == code), None),
         "sessions": web_sessions.sessions_for_staff(db, staff_id=person.id), "message": message,
         "invitation": invitation}, status_code=status)
 
@@ -124,7 +136,9 @@ DONE = {
     "role": N_("The new role is set; their sessions have ended."),
     "deactivated": N_("They can no longer sign in; their sessions have ended."),
     "reactivated": N_("They can sign in again."),
-    "second-factor": N_("They will set up a new authenticator app at their next sign-in; their sessions have ended."),
+    "second-factor": N_("Their authenticator app is reset and their sessions have ended. Send them the link below: "
+                        "they choose a password and set up a new app through it."),
+    "branch": N_("The branch is set; their sessions have ended."),
     "sessions": N_("Their sessions have ended."),
 }
 
@@ -166,10 +180,31 @@ def staff_reactivate(request: Request, staff_id: int, db: SessionDep, admin: Adm
 
 @router.post("/{staff_id}/reset-second-factor")
 def staff_reset_second_factor(request: Request, staff_id: int, db: SessionDep, admin: AdminDep) -> Response:
+    from app.i18n import translations
+
     person = _person(db, staff_id)
-    return _act(request, db, person,
-                lambda: staff_service.reset_second_factor(db, staff_id=person.id, actor=admin.email),
-                "second-factor")
+    try:
+        link = staff_service.reset_second_factor(db, staff_id=person.id, actor=admin.email)
+    except AppError as exc:
+        return _person_page(request, db, person, status=exc.status_code, message=exc.message)
+    # The link is shown this once: only its hash is kept.
+    message = translations(getattr(request.state, "lang", "en")).gettext(DONE["second-factor"])
+    return _person_page(request, db, person, message=message, invitation=link)
+
+
+@router.post("/{staff_id}/branch")
+def staff_branch(request: Request, staff_id: int, db: SessionDep, admin: AdminDep, fields: FormFields) -> Response:
+    person = _person(db, staff_id)
+    form = parse_form(BranchForm, fields, request)
+    if not form.ok or form.data is None:
+        return _person_page(request, db, person, branch_form=form, status=422)
+    code = form.data.branch
+    if code and code not in {c for c, _ in _branches(db)}:
+        form.add_error("branch", "Choose a branch from the list")
+        return _person_page(request, db, person, branch_form=form, status=422)
+    return _act(request, db, person, lambda: staff_service.set_staff_branch(db, staff_id=person.id, branch_code=code,
+                                                                              actor=admin.email),
+                "branch")
 
 
 @router.post("/{staff_id}/end-sessions")

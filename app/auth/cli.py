@@ -16,7 +16,7 @@ from rich.table import Table
 from app.auth.cli_identity import STAFF_ROLES, prove_operator, refuse
 from app.kit.cli import console, out, run
 
-staff_app = typer.Typer(help="Staff accounts: list, deactivate, change role, reset a second factor.",
+staff_app = typer.Typer(help="Staff accounts: list, deactivate, change role or branch, reset a second factor.",
                         no_args_is_help=True)
 BY_HELP = "Your staff email (an admin); password and code are asked for, or read from stdin."
 
@@ -136,15 +136,49 @@ def staff_deactivate(email: Annotated[str, typer.Option()], by: Annotated[str, t
     out.print(f"{email} is deactivated")
 
 
+def _email(positional: str | None, option: str | None) -> str:
+    """EMAIL as an argument, or as --email (how earlier scripts give it)."""
+    if not (positional or option):
+        console.print("[red]name the staff member: EMAIL[/red]")
+        raise typer.Exit(2)
+    return (positional or option or "").strip()
+
+
 @staff_app.command("reset-second-factor")
-def staff_reset_second_factor(email: Annotated[str, typer.Option()],
-                              by: Annotated[str, typer.Option(help=BY_HELP)]) -> None:
-    """Someone lost their authenticator: they set up a new one at their next sign-in."""
+def staff_reset_second_factor(email: Annotated[str | None, typer.Argument(help="Their staff email")] = None,
+                              by: Annotated[str, typer.Option(help=BY_HELP)] = "",
+                              email_option: Annotated[str | None, typer.Option("--email", hidden=True)] = None
+                              ) -> None:
+    """Someone lost their authenticator (or a login printed once): prints a one-time link through which
+    they choose a password and set up a new authenticator app. Their sessions end."""
     from app.auth import staff
 
+    who = _email(email, email_option)
     actor = prove_operator(by, needs=STAFF_ROLES, action="staff reset-second-factor")
-    run(lambda s: staff.reset_second_factor(s, staff_id=_staff_id(s, email), actor=actor))
-    out.print(f"{email} sets up a new authenticator app at their next sign-in")
+    link = run(lambda s: staff.reset_second_factor(s, staff_id=_staff_id(s, who), actor=actor))
+    out.print(f"{who}'s authenticator app is reset; send them this one-time link (they choose a password and set "
+              f"up a new app; it works for {_hours()} hours):", highlight=False)
+    out.print(link.url, markup=False, highlight=False, crop=False, overflow="ignore")
+
+
+@staff_app.command("set-branch")
+def staff_set_branch(email: Annotated[str, typer.Argument(help="Their staff email")],
+                     branch: Annotated[str, typer.Argument(help="Branch code, or 'none' to clear it")],
+                     by: Annotated[str, typer.Option(help=BY_HELP)] = "") -> None:
+    """Set the branch someone's pages are scoped to (branch viewers see only its counts); their sessions end."""
+    from app.auth import staff
+
+    code = None if branch.strip().lower() in ("", "none", "-") else branch.strip()
+    actor = prove_operator(by, needs=STAFF_ROLES, action="staff set-branch")
+    run(lambda s: staff.set_staff_branch(s, staff_id=_staff_id(s, email), branch_code=code, actor=actor))
+    out.print(f"{email.strip()} now has branch {code}" if code else f"{email.strip()} now has no branch",
+              highlight=False)
+
+
+def _hours() -> int:
+    from app.config import get_settings
+
+    return int(get_settings().STAFF_ENROLMENT_HOURS)
 
 
 @staff_app.command("end-sessions")

@@ -70,16 +70,21 @@ def prove_operator(by: str | None, *, needs: Iterable[Role], action: str) -> str
         raise refuse(f"`{action}` needs {by}'s password and current code: asked for on a terminal, "
                      "or two lines on stdin (password, then code)")
     role = None
+    just_used = False
     with session_scope(default_session_factory()) as session:
         # Failures and the refusal commit here, whatever happens after.
-        user = auth_service.authenticate(session, email=by, password=password, code=code, client=client_label(),
-                                         via="cli")
+        proof = auth_service.prove(session, email=by, password=password, code=code, client=client_label(),
+                                   via="cli")
+        user, just_used = proof.user, proof.code_just_used
         if user is not None:
             role = user.role
             if role not in allowed:
                 audit_service.record(session, actor=user.email, action="access.refused", subject=f"cli {action}",
                                      role=role, via="cli")
             email = user.email
+    if just_used:
+        # Password and code were right, but this code proved a command already (one per 30-second step).
+        raise refuse(auth_service.CODE_JUST_USED)
     if role is None:
         raise refuse(auth_service.GENERIC_REFUSAL)
     if role not in allowed:

@@ -55,3 +55,18 @@ class LoginThrottle(Base):
     last_failure_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     not_before: Mapped[datetime | None] = mapped_column(UtcDateTime)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class StaffDevice(Base):
+    """A browser that has signed in as this person (OWASP's device cookies): its cookie holds a random token,
+    this row only its SHA-256. Sign-in failures from it count against it alone, never against the account,
+    so nobody can keep the person out of a browser they have used before."""
+
+    __tablename__ = "staff_devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.auth.models import LoginThrottle, StaffUser
+from app.auth.models import LoginThrottle, StaffDevice, StaffUser
 from app.kit.repository import Repository
 
 
@@ -54,3 +55,21 @@ class ThrottleRepository(Repository[LoginThrottle]):
             found = self.get_one_or_none(stmt)
             assert found is not None
             return found
+
+
+class DeviceRepository(Repository[StaffDevice]):
+    model = StaffDevice
+
+    def by_token_hash(self, token_hash: str) -> StaffDevice | None:
+        return self.get_one_or_none(select(StaffDevice).where(StaffDevice.token_hash == token_hash))
+
+    def delete_for(self, staff_id: int) -> int:
+        result = self.session.execute(delete(StaffDevice).where(StaffDevice.staff_id == staff_id))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def delete_stale(self, staff_id: int, *, keep: int, now: datetime) -> None:
+        """Forget this person's expired devices, and all but the `keep` most recently used."""
+        kept = select(StaffDevice.id).where(StaffDevice.staff_id == staff_id, StaffDevice.expires_at > now) \
+            .order_by(StaffDevice.last_used_at.desc(), StaffDevice.id.desc()).limit(keep)
+        self.session.execute(delete(StaffDevice).where(StaffDevice.staff_id == staff_id,
+                                                       StaffDevice.id.not_in(list(self.session.scalars(kept)))))

@@ -1,4 +1,4 @@
-"""Staff sign-in pages: password, then code (or first-time authenticator set-up), sign-out, own sessions.
+"""Staff sign-in pages: password, then code; a one-time link, then authenticator set-up; sign-out, own sessions.
 
 Every refusal of a password or a code shows the same page with the same message and status, whatever
 the reason (unknown address, wrong password or code, locked account, account not set up).
@@ -15,17 +15,16 @@ from pydantic import Field
 from starlette.responses import Response
 
 from app.audit import service as audit_service
-from app.auth import pending, totp
+from app.auth import devices, pending, totp
 from app.auth import service as auth_service
 from app.auth.models import StaffUser
 from app.deps import SessionDep
 from app.errors import Conflict
-from app.members.pii import keyring
 from app.templating import render
 from app.web import sessions as web_sessions
 from app.web.deps import ClientAddress, CurrentWebSession, StaffDep
 from app.web.forms import N_, Form, FormFields, FormResult, empty_form, parse_form
-from app.web.limits import enforce
+from app.web.limits import count_failure, enforce, enforce_failures
 
 router = APIRouter()
 
@@ -67,18 +66,36 @@ def _refused(request: Request, template: str, form: FormResult[Any], field: str,
     return render(request, template, {"form": form, **context}, status_code=422)
 
 
-def _pending_user(request: Request, db: SessionDep) -> StaffUser | None:
+def _pending_user(request: Request, db: SessionDep, purpose: str) -> StaffUser | None:
     staff_id = pending.staff_id_of(request)
     user = auth_service.staff_by_id(db, staff_id) if staff_id is not None else None
-    if user is None or not user.active or not pending.matches(request, password_hash=user.password_hash):
+    if user is None or not user.active or not pending.matches(request, user=user, purpose=purpose):
         return None
     return user
+
+
+def _device_id(request: Request, db: SessionDep, email: str) -> int | None:
+    """This browser's device id if it has signed in as `email` before (its failures count against it alone)."""
+    device = devices.known_device(db, token=devices.token_of(request), email=email)
+    return device.id if device is not None else None
+
+
+def _limit(request: Request, device_id: int | None) -> None:
+    """Per client address, failures only; a browser known to the account is judged by its own counter."""
+    if device_id is None:
+        enforce_failures(request, "staff_login")
+
+
+def _failure(request: Request, device_id: int | None) -> None:
+    if device_id is None:
+        count_failure(request, "staff_login")
 
 
 def _signed_in(request: Request, db: SessionDep, user: StaffUser, next_path: str) -> Response:
     response = _see(_next(next_path))
     web_sessions.begin_session(db, request, response, kind="staff", subject_id=user.id)
     pending.clear(response)
+    devices.set_cookie(response, devices.remember_device(db, user=user, token=devices.token_of(request)))
     return response
 
 
@@ -96,13 +113,15 @@ def login(request: Request, db: SessionDep, fields: FormFields, client: ClientAd
     form = parse_form(LoginForm, fields, request)
     if not form.ok or form.data is None:
         return render(request, "staff/login.html", {"form": form, "next": next_path}, status_code=422)
-    enforce(request, "staff_login", key=keyring().blind_index(form.data.email.lower(), kind="staff.login"))
-    user = auth_service.check_password(db, email=form.data.email, password=form.data.password, client=client)
-    if user is None or user.password_hash is None:
+    device_id = _device_id(request, db, form.data.email)
+    _limit(request, device_id)
+    user = auth_service.check_password(db, email=form.data.email, password=form.data.password, client=client,
+                                       device_id=device_id)
+    if user is None:
+        _failure(request, device_id)
         return _refused(request, "staff/login.html", form, "email", {"next": next_path})
-    where = "/staff/login/code" if user.enrolled else "/staff/login/set-up"
-    response = _see(f"{where}?next={quote(next_path, safe='/')}")
-    pending.issue(response, staff_id=user.id, password_hash=user.password_hash)
+    response = _see(f"/staff/login/code?next={quote(next_path, safe='/')}")
+    pending.issue(response, user=user, purpose=pending.CODE)
     return response
 
 
@@ -111,30 +130,29 @@ def login(request: Request, db: SessionDep, fields: FormFields, client: ClientAd
 
 @router.get("/staff/login/code")
 def code_page(request: Request, db: SessionDep, next: str = "/staff") -> Response:  # noqa: A002
-    user = _pending_user(request, db)
-    if user is None:
+    if _pending_user(request, db, pending.CODE) is None:
         return _see("/staff/login")
-    if not user.enrolled:
-        return _see("/staff/login/set-up")
     return render(request, "staff/login_code.html", {"form": empty_form(), "next": _next(next)})
 
 
 @router.post("/staff/login/code")
 def code(request: Request, db: SessionDep, fields: FormFields, client: ClientAddress) -> Response:
     next_path = _next(fields.get("next"))
-    user = _pending_user(request, db)
+    user = _pending_user(request, db, pending.CODE)
     if user is None:
         return _see("/staff/login")
     form = parse_form(CodeForm, fields, request)
     if not form.ok or form.data is None:
         return render(request, "staff/login_code.html", {"form": form, "next": next_path}, status_code=422)
-    enforce(request, "staff_login", key=f"staff:{user.id}")
-    if not auth_service.check_code(db, user=user, code=form.data.code, client=client):
+    device_id = _device_id(request, db, user.email)
+    _limit(request, device_id)
+    if not auth_service.check_code(db, user=user, code=form.data.code, client=client, device_id=device_id):
+        _failure(request, device_id)
         return _refused(request, "staff/login_code.html", form, "code", {"next": next_path})
     return _signed_in(request, db, user, next_path)
 
 
-# --- first sign-in: set up the authenticator app ---------------------------------------------------------
+# --- after an enrolment or reset link: set up the authenticator app ---------------------------------------
 
 
 def _set_up_context(db: SessionDep, user: StaffUser) -> dict[str, Any]:
@@ -147,11 +165,10 @@ def _set_up_context(db: SessionDep, user: StaffUser) -> dict[str, Any]:
 
 @router.get("/staff/login/set-up")
 def set_up_page(request: Request, db: SessionDep, next: str = "/staff") -> Response:  # noqa: A002
-    user = _pending_user(request, db)
-    if user is None:
+    # Only the browser that opened the one-time link is shown a key: never whoever holds the password.
+    user = _pending_user(request, db, pending.SET_UP)
+    if user is None or user.enrolled:
         return _see("/staff/login")
-    if user.enrolled:
-        return _see("/staff/login/code")
     return render(request, "staff/set_up.html", {"form": empty_form(), "next": _next(next),
                                                  **_set_up_context(db, user)})
 
@@ -159,17 +176,16 @@ def set_up_page(request: Request, db: SessionDep, next: str = "/staff") -> Respo
 @router.post("/staff/login/set-up")
 def set_up(request: Request, db: SessionDep, fields: FormFields, client: ClientAddress) -> Response:
     next_path = _next(fields.get("next"))
-    user = _pending_user(request, db)
-    if user is None:
+    user = _pending_user(request, db, pending.SET_UP)
+    if user is None or user.enrolled:
         return _see("/staff/login")
-    if user.enrolled:
-        return _see("/staff/login/code")
     form = parse_form(CodeForm, fields, request)
     context = {"next": next_path, **_set_up_context(db, user)}
     if not form.ok or form.data is None:
         return render(request, "staff/set_up.html", {"form": form, **context}, status_code=422)
-    enforce(request, "staff_login", key=f"staff:{user.id}")
+    enforce_failures(request, "staff_login", key=f"staff:{user.id}")
     if not auth_service.confirm_totp(db, user=user, code=form.data.code, client=client):
+        count_failure(request, "staff_login", key=f"staff:{user.id}")
         return _refused(request, "staff/set_up.html", form, "code", context)
     return _signed_in(request, db, user, next_path)
 
@@ -216,8 +232,7 @@ def enrol(request: Request, token: str, db: SessionDep, fields: FormFields, clie
         return render(request, "staff/enrol.html", {"form": form, "email": user.email, "token": token},
                       status_code=422)
     response = _see("/staff/login/set-up")
-    assert user.password_hash is not None
-    pending.issue(response, staff_id=user.id, password_hash=user.password_hash)
+    pending.issue(response, user=user, purpose=pending.SET_UP)
     return response
 
 

@@ -11,11 +11,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit_service
-from app.auth import passwords, throttle, totp
+from app.auth import metrics, passwords, throttle, totp
 from app.auth.models import Role, StaffUser
 from app.auth.passwords import WeakPassword
 from app.auth.repository import StaffRepository
@@ -24,12 +25,15 @@ from app.db import utcnow
 from app.errors import Conflict
 from app.members.pii import keyring
 
-__all__ = ["GENERIC_REFUSAL", "WeakPassword"]
+__all__ = ["CODE_JUST_USED", "GENERIC_REFUSAL", "WeakPassword"]
 
 TOTP_CONTEXT = b"staff.totp"
 # One answer for an unknown address, a wrong password or code, an account not yet set up, and a lock.
 GENERIC_REFUSAL = ("The email address, password or code is not right, or this account is locked for a while. "
                    "Check them and try again in a few minutes.")
+# Said only to someone who gave the right password and a right code: not a guess, and not counted as one.
+CODE_JUST_USED = ("This code was just used: wait for the next one in your authenticator app "
+                  "(a new code every 30 seconds), then try again.")
 
 
 @dataclass(frozen=True)
@@ -61,11 +65,18 @@ def _seal_secret(secret: str) -> str:
 # --- sign-in --------------------------------------------------------------------------------------------
 
 
+def _keys(email: str, *, client: str, via: str, device_id: int | None) -> throttle.Keys:
+    # The command line has no device cookie; only failures made from it hold it back (an outsider's lock
+    # must not refuse stop-all).
+    return throttle.keys_for(email=email, client=client, device_id=device_id, own_only=via == "cli")
+
+
 def check_password(session: Session, *, email: str, password: str, client: str, via: str = "web",
-                   now: datetime | None = None) -> StaffUser | None:
-    """First factor. The account on success; None (recorded, audited) for every kind of refusal alike."""
+                   device_id: int | None = None, now: datetime | None = None) -> StaffUser | None:
+    """First factor. The enrolled account on success; None (recorded, audited) for every kind of refusal
+    alike. `device_id`: a browser that has signed in as this person before (devices.known_device)."""
     now = now or utcnow()
-    keys = throttle.keys_for(email=email, client=client)
+    keys = _keys(email, client=client, via=via, device_id=device_id)
     user = _find(session, email)
     # The argon2 work is done in every case, so the time taken says nothing about the address.
     matches = passwords.verify_password(user.password_hash if user else None, password)
@@ -74,51 +85,84 @@ def check_password(session: Session, *, email: str, password: str, client: str, 
         audit_service.record(session, actor="anonymous", action="staff.sign_in_refused",
                              subject=f"staff:{user.id}" if user else "", reason="locked", via=via,
                              client=client_tag(client))
+        metrics.count_failure("held_back")
         return None
     if not (matches and usable):
         _failed(session, keys=keys, user=user, step="password", via=via, client=client, now=now)
         return None
     assert user is not None and user.password_hash is not None
+    if not user.enrolled:
+        # Setting up a second factor starts only from a one-time link, never from the password alone.
+        _failed(session, keys=keys, user=user, step="not_enrolled", via=via, client=client, now=now)
+        return None
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     return user
 
 
-def check_code(session: Session, *, user: StaffUser, code: str, client: str, via: str = "web",
-               now: datetime | None = None) -> bool:
+class CodeCheck(StrEnum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    # A right code whose time step was used already: refused, but not a guess, so not counted.
+    JUST_USED = "just_used"
+
+
+def verify_code(session: Session, *, user: StaffUser, code: str, client: str, via: str = "web",
+                device_id: int | None = None, now: datetime | None = None) -> CodeCheck:
     """Second factor for an enrolled account: a current code whose time step has not been used before."""
     now = now or utcnow()
-    keys = throttle.keys_for(email=user.email, client=client)
+    keys = _keys(user.email, client=client, via=via, device_id=device_id)
     if throttle.held_back(session, keys=keys, now=now) or not user.active:
         audit_service.record(session, actor="anonymous", action="staff.sign_in_refused", subject=f"staff:{user.id}",
                              reason="locked" if user.active else "inactive", via=via, client=client_tag(client))
-        return False
+        metrics.count_failure("held_back")
+        return CodeCheck.REFUSED
     step = None
     if user.totp_confirmed_at is not None and user.totp_secret_enc is not None:
         step = totp.matching_step(totp_secret(user), code, at=now)
-    if step is None or not StaffRepository(session).claim_totp_step(user.id, step):
-        _failed(session, keys=keys, user=user, step="code" if step is None else "code_reused", via=via,
-                client=client, now=now)
-        return False
+    if step is None:
+        _failed(session, keys=keys, user=user, step="code", via=via, client=client, now=now)
+        return CodeCheck.REFUSED
+    if not StaffRepository(session).claim_totp_step(user.id, step):
+        audit_service.record(session, actor="anonymous", action="staff.sign_in_refused", subject=f"staff:{user.id}",
+                             reason="code_reused", via=via, client=client_tag(client))
+        metrics.count_failure("code_reused")
+        return CodeCheck.JUST_USED
     session.refresh(user)
-    throttle.clear_account(session, keys=keys)
+    throttle.clear_after_success(session, keys=keys)
     user.last_login_at = now
     audit_service.record(session, actor=user.email, action="staff.sign_in", subject=f"staff:{user.id}", via=via,
                          client=client_tag(client))
-    return True
+    return CodeCheck.ACCEPTED
+
+
+def check_code(session: Session, *, user: StaffUser, code: str, client: str, via: str = "web",
+               device_id: int | None = None, now: datetime | None = None) -> bool:
+    """Whether the second factor is accepted (see verify_code)."""
+    return verify_code(session, user=user, code=code, client=client, via=via, device_id=device_id,
+                       now=now) is CodeCheck.ACCEPTED
+
+
+@dataclass(frozen=True)
+class Proof:
+    user: StaffUser | None
+    code_just_used: bool = False
+
+
+def prove(session: Session, *, email: str, password: str, code: str, client: str, via: str,
+          now: datetime | None = None) -> Proof:
+    """Password and current code at once (the command line); refusals are recorded and audited."""
+    user = check_password(session, email=email, password=password, client=client, via=via, now=now)
+    if user is None:
+        return Proof(None)
+    checked = verify_code(session, user=user, code=code, client=client, via=via, now=now)
+    return Proof(user if checked is CodeCheck.ACCEPTED else None, code_just_used=checked is CodeCheck.JUST_USED)
 
 
 def authenticate(session: Session, *, email: str, password: str, code: str, client: str, via: str,
                  now: datetime | None = None) -> StaffUser | None:
-    """Password and current code at once (the command line); None for any refusal, recorded and audited."""
-    user = check_password(session, email=email, password=password, client=client, via=via, now=now)
-    if user is None:
-        return None
-    if not user.enrolled:
-        _failed(session, keys=throttle.keys_for(email=email, client=client), user=user, step="not_enrolled",
-                via=via, client=client, now=now or utcnow())
-        return None
-    return user if check_code(session, user=user, code=code, client=client, via=via, now=now) else None
+    """The account proved by password and current code at once; None for any refusal."""
+    return prove(session, email=email, password=password, code=code, client=client, via=via, now=now).user
 
 
 def _failed(session: Session, *, keys: throttle.Keys, user: StaffUser | None, step: str, via: str, client: str,
@@ -127,9 +171,14 @@ def _failed(session: Session, *, keys: throttle.Keys, user: StaffUser | None, st
     tag = client_tag(client)
     audit_service.record(session, actor="anonymous", action="staff.sign_in_failed", subject=subject, step=step,
                          via=via, client=tag)
+    metrics.count_failure(step)
+    minutes = get_settings().LOGIN_LOCK_MINUTES
     for scope in throttle.record_failure(session, keys=keys, now=now):
-        audit_service.record(session, actor="system", action="staff.locked", subject=subject if scope == "account"
-                             else "", scope=scope, client=tag, minutes=get_settings().LOGIN_LOCK_MINUTES)
+        audit_service.record(session, actor="system", action="staff.locked",
+                             subject=subject if scope in (throttle.ACCOUNT, throttle.DEVICE, throttle.PAIR) else "",
+                             scope=scope, client=tag, minutes=minutes)
+        if scope in (throttle.ACCOUNT, throttle.DEVICE):
+            metrics.raise_alert(scope=scope, subject=subject, client=tag, minutes=minutes)
 
 
 # --- enrolment ------------------------------------------------------------------------------------------
@@ -197,7 +246,8 @@ def pending_totp_secret(session: Session, *, user: StaffUser) -> str:
 def confirm_totp(session: Session, *, user: StaffUser, code: str, client: str, now: datetime | None = None) -> bool:
     """Enrolment ends when the person types a code from their app; that also completes their sign-in."""
     now = now or utcnow()
-    keys = throttle.keys_for(email=user.email, client=client)
+    # Only the holder of the one-time link gets here: an outsider's lock on the account must not stop them.
+    keys = throttle.keys_for(email=user.email, client=client, own_only=True)
     if throttle.held_back(session, keys=keys, now=now) or not user.active or user.totp_secret_enc is None:
         return False
     step = totp.matching_step(totp_secret(user), code, at=now)
@@ -207,7 +257,7 @@ def confirm_totp(session: Session, *, user: StaffUser, code: str, client: str, n
     session.refresh(user)
     user.totp_confirmed_at = now
     user.last_login_at = now
-    throttle.clear_account(session, keys=keys)
+    throttle.clear_after_success(session, keys=keys)
     audit_service.record(session, actor=user.email, action="staff.totp_enrolled", subject=f"staff:{user.id}")
     audit_service.record(session, actor=user.email, action="staff.sign_in", subject=f"staff:{user.id}", via="web",
                          client=client_tag(client))

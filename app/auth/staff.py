@@ -1,4 +1,5 @@
-"""Staff management by admins: list, deactivate, change role, reset a second factor, end sessions, new links."""
+"""Staff management by admins: list, deactivate, change role or branch, reset a second factor, end sessions,
+new links."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit_service
 from app.auth import throttle
+from app.auth.devices import forget_devices
 from app.auth.models import Role, StaffUser
 from app.auth.repository import StaffRepository
 from app.auth.service import Invitation, _issue_link
@@ -53,6 +55,7 @@ def deactivate(session: Session, *, staff_id: int, actor: str) -> StaffUser:
     _keep_an_admin(session, user)
     user.active = False
     user.enrolment_token_hash = user.enrolment_expires_at = None
+    forget_devices(session, staff_id=user.id)
     session.flush()
     audit_service.record(session, actor=actor, action="staff.deactivated", subject=f"staff:{user.id}")
     end_sessions(session, staff_id=user.id, actor=actor, reason="deactivated")
@@ -84,27 +87,57 @@ def change_role(session: Session, *, staff_id: int, role: Role, actor: str) -> S
     return user
 
 
-def reset_second_factor(session: Session, *, staff_id: int, actor: str) -> StaffUser:
-    """The person enrols a new authenticator at their next sign-in (a lost phone); their sessions end."""
+def reset_second_factor(session: Session, *, staff_id: int, actor: str, now: datetime | None = None) -> Invitation:
+    """A lost authenticator: the second factor is cleared, no browser is trusted any more, their sessions end,
+    and a one-time link is returned. Whoever opens it chooses the password and sees the new key, as at
+    enrolment; the password alone never shows a key."""
     user = _get(session, staff_id)
+    if not user.active:
+        raise Conflict("This account is deactivated: let them sign in again first")
     user.totp_secret_enc = None
     user.totp_confirmed_at = None
     user.totp_last_step = None
+    token = _issue_link(user, now=now or utcnow())
     throttle.unlock_account(session, email=user.email)
+    forget_devices(session, staff_id=user.id)
     session.flush()
     audit_service.record(session, actor=actor, action="staff.second_factor_reset", subject=f"staff:{user.id}")
     end_sessions(session, staff_id=user.id, actor=actor, reason="second_factor_reset")
-    return user
+    return Invitation(user=user, token=token)
 
 
 def new_enrolment_link(session: Session, *, staff_id: int, actor: str, now: datetime | None = None) -> Invitation:
-    """A fresh one-time link for someone who has not chosen a password yet (the old link stops working)."""
+    """A fresh one-time link for someone who has not finished setting up their sign-in (the old link stops
+    working)."""
     user = _get(session, staff_id)
     if not user.active:
         raise Conflict("This account is deactivated")
-    if user.password_hash is not None:
-        raise Conflict("This person has already chosen a password")
+    if user.enrolled:
+        raise Conflict("This person has already set up their sign-in: reset their authenticator app instead")
     token = _issue_link(user, now=now or utcnow())
     session.flush()
     audit_service.record(session, actor=actor, action="staff.enrolment_link", subject=f"staff:{user.id}")
     return Invitation(user=user, token=token)
+
+
+def set_staff_branch(session: Session, *, staff_id: int, branch_code: str | None, actor: str) -> StaffUser:
+    """Set (or, with None or "", clear) the branch a person's pages are scoped to; audited, and their sessions
+    end when it changes (what they may see changed). Raises NotFound for an unknown branch code."""
+    from app.branches import service as branch_service
+
+    user = _get(session, staff_id)
+    branch_id = None
+    if branch_code:
+        found = branch_service.branches_by_code(session).get(branch_code.strip())
+        if found is None:
+            raise NotFound(f"There is no branch with the code {branch_code.strip()!r}")
+        branch_id = found.id
+    if user.branch_id == branch_id:
+        return user
+    before = user.branch_id
+    user.branch_id = branch_id
+    session.flush()
+    audit_service.record(session, actor=actor, action="staff.branch_changed", subject=f"staff:{user.id}",
+                         before=before, after=branch_id)
+    end_sessions(session, staff_id=user.id, actor=actor, reason="branch_changed")
+    return user

@@ -91,7 +91,8 @@ def take_next(session: Session, *, staff_id: int) -> CallbackRequest | None:
     if request is not None:
         session.refresh(request)
     # Last: the audit record takes the chain's lock, held until commit, so nothing should follow it.
-    audit_service.record(session, actor=f"staff:{staff_id}", action="callback.claimed", subject=f"callback:{claimed}")
+    audit_service.record(session, actor=audit_service.staff_actor(session, staff_id), action="callback.claimed",
+                         subject=f"callback:{claimed}")
     _metric("claims", "take_next")
     return request
 
@@ -154,7 +155,7 @@ def call_sheet(session: Session, *, staff_id: int, request_id: int) -> CallSheet
     keys = pii.keyring()
     attempts = [(a.made_at, a.outcome, keys.decrypt(a.notes_enc, context=NOTES_CONTEXT) if a.notes_enc else "")
                 for a in QueueRepository(session).attempts_of(request.id)]
-    audit_service.record(session, actor=f"staff:{staff_id}", action="callback.details_viewed",
+    audit_service.record(session, actor=audit_service.staff_actor(session, staff_id), action="callback.details_viewed",
                          subject=f"callback:{request.id}", member=request.member_id is not None,
                          exposure=bool(exposures), notices=len(notices))
     return CallSheet(request, opened.name, opened.phone, opened.passphrase, exposures, notices, attempts)
@@ -201,7 +202,7 @@ def record_outcome(session: Session, *, staff_id: int, request_id: int, outcome:
         notes_enc=pii.keyring().encrypt(notes, context=NOTES_CONTEXT) if notes else None,
         call_at=call_at if outcome is Outcome.CALL_LATER else None))
     session.refresh(request)
-    audit_service.record(session, actor=f"staff:{staff_id}", action="callback.attempt",
+    audit_service.record(session, actor=audit_service.staff_actor(session, staff_id), action="callback.attempt",
                          subject=f"callback:{request.id}",
                          outcome=outcome.value, attempt=attempts, closed=reason.value if reason else None,
                          notes=bool(notes))

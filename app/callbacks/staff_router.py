@@ -153,13 +153,13 @@ def reassign(request: Request, db: SessionDep, supervisor: SupervisorDep, reques
              fields: FormFields) -> Response:
     form = parse_form(ReassignForm, fields, request)
     if form.ok and form.data is not None:
-        queue.reassign(db, request_id=request_id, to_staff_id=form.data.agent, actor=f"staff:{supervisor.id}")
+        queue.reassign(db, request_id=request_id, to_staff_id=form.data.agent, actor=supervisor.email)
     return _see("/staff/queue/overview")
 
 
 @router.post("/queue/{request_id}/release")
 def release(request: Request, db: SessionDep, supervisor: SupervisorDep, request_id: int) -> Response:
-    queue.release(db, request_id=request_id, actor=f"staff:{supervisor.id}")
+    queue.release(db, request_id=request_id, actor=supervisor.email)
     return _see("/staff/queue/overview")
 
 
@@ -168,7 +168,7 @@ def reprioritise(request: Request, db: SessionDep, supervisor: SupervisorDep, re
                  fields: FormFields) -> Response:
     form = parse_form(PriorityForm, fields, request)
     if form.ok and form.data is not None:
-        queue.reprioritise(db, request_id=request_id, priority=form.data.priority, actor=f"staff:{supervisor.id}")
+        queue.reprioritise(db, request_id=request_id, priority=form.data.priority, actor=supervisor.email)
     return _see("/staff/queue/overview")
 
 

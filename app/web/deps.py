@@ -60,7 +60,7 @@ def require_roles(*roles: str) -> Callable[..., StaffUser]:
     def dependency(request: Request, db: SessionDep, staff: StaffDep) -> StaffUser:
         if staff.role in allowed:
             return staff
-        audit_service.record(db, actor=f"staff:{staff.id}", action="access.refused",
+        audit_service.record(db, actor=staff.email, action="access.refused",
                              subject=f"{request.method} {request.url.path}", role=staff.role)
         # The refusal is the only change this request makes, and it must outlive the 403.
         db.commit()

@@ -97,6 +97,18 @@ class RequestLimits:
             return None
         return self.local.get_window_stats(item, *identifiers).reset_time - time.time()
 
+    def used_up(self, item: RateLimitItem, *identifiers: str) -> float | None:
+        """Without counting: None if one more attempt is allowed, else seconds until it is."""
+        for limiter in ([self.shared] if self.shared is not None and time.monotonic() >= self.shared_down_until
+                        else []) + [self.local]:
+            try:
+                if limiter.test(item, *identifiers):
+                    return None
+                return limiter.get_window_stats(item, *identifiers).reset_time - time.time()
+            except Exception:  # Redis down or hanging: ask this process's counts
+                self.shared_down_until = time.monotonic() + REDIS_RETRY_SECONDS
+        return None
+
 
 def limits_for(request: Request) -> RequestLimits:
     state = request.app.state
@@ -121,3 +133,29 @@ def enforce(request: Request, name: str, *, key: str | None = None) -> None:
                 lang = getattr(request.state, "lang", "en")
                 raise RateLimited(translations(lang).gettext("You have tried too many times."),
                                   retry_after=max(1, math.ceil(wait)))
+
+
+def _who(request: Request, key: str | None) -> list[tuple[str, str]]:
+    address = str(getattr(request.state, "client_address", "") or (request.client.host if request.client else ""))
+    return [("address", address_key(address))] + ([("key", key)] if key else [])
+
+
+def enforce_failures(request: Request, name: str, *, key: str | None = None) -> None:
+    """Like `enforce`, but only failures count (see `count_failure`): a whole office signing in at once
+    behind one NAT is not refused. Raises RateLimited when failures have used up LIMIT_<NAME>."""
+    limiter = limits_for(request)
+    for scope, identifier in _who(request, key):
+        for item in limiter.items(name, scope):
+            wait = limiter.used_up(item, name, scope, identifier)
+            if wait is not None:
+                lang = getattr(request.state, "lang", "en")
+                raise RateLimited(translations(lang).gettext("You have tried too many times."),
+                                  retry_after=max(1, math.ceil(wait)))
+
+
+def count_failure(request: Request, name: str, *, key: str | None = None) -> None:
+    """Count one failed attempt at `name` (checked by `enforce_failures` on the next attempt)."""
+    limiter = limits_for(request)
+    for scope, identifier in _who(request, key):
+        for item in limiter.items(name, scope):
+            limiter.hit(item, name, scope, identifier)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from app.audit.models import AuditEvent
-from app.auth.service import GENERIC_REFUSAL
+from app.auth.service import CODE_JUST_USED, GENERIC_REFUSAL
 from app.cli import app
 from app.db import default_session_factory, session_scope
 from tests.operators import Operator, operators_from_demo
@@ -78,12 +78,29 @@ def test_approve_with_a_wrong_code_is_refused_and_recorded(staff: dict[str, Oper
     assert "campaign.approve" not in [e.action for e in audit_since(0)]
 
 
-def test_a_used_code_cannot_prove_a_second_command(staff: dict[str, Operator]) -> None:
+def test_a_code_that_proved_a_command_says_wait_for_the_next_one_and_is_not_counted(
+        staff: dict[str, Operator], monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.config import get_settings
+
     admin = staff["admin@example.org"]
     proof = admin.proof()
     portal("campaign", "create", "--incident", "hq-2019", "--by", admin.email, stdin=proof)
-    out = portal("campaign", "create", "--incident", "hq-2019", "--by", admin.email, stdin=proof, code=2)
-    assert GENERIC_REFUSAL in out
+    before = last_id()
+    monkeypatch.setenv("PORTAL_LOGIN_BACKOFF_AFTER", "1")
+    monkeypatch.setenv("PORTAL_LOGIN_LOCK_AFTER", "2")
+    get_settings.cache_clear()
+    try:
+        for _ in range(3):
+            out = portal("campaign", "create", "--incident", "hq-2019", "--by", admin.email, stdin=proof, code=2)
+            assert out == f"refused: {CODE_JUST_USED}\n"
+        # Not counted as failures: no back-off and no lock; the next code works at once.
+        assert "campaign " in portal("campaign", "create", "--incident", "hq-2019", "--by", admin.email,
+                                     stdin=admin.proof())
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    trail = [(e.action, e.details.get("reason")) for e in audit_since(before) if e.action.startswith("staff.")]
+    assert trail == [("staff.sign_in_refused", "code_reused")] * 3 + [("staff.sign_in", None)]
 
 
 def test_stop_all_needs_a_proved_identity_with_the_right_role(staff: dict[str, Operator]) -> None:
@@ -150,3 +167,66 @@ def test_the_first_admin_is_created_without_an_identity_only_once(fresh_database
     assert ("staff.create", "bootstrap") in actions and ("staff.invite", "first@example.org") in actions
     listing = portal("staff", "list", "--by", first.email, stdin=first.proof())
     assert "second@example.org" in listing and "never" in listing
+
+
+def test_a_lock_caused_from_other_addresses_never_blocks_the_command_line(
+        staff: dict[str, Operator], monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.auth import service as auth_service
+    from app.config import get_settings
+
+    supervisor = staff["supervisor@example.org"]
+    monkeypatch.setenv("PORTAL_LOGIN_LOCK_AFTER", "3")
+    get_settings.cache_clear()
+    try:
+        # An outsider who knows the address, guessing from three addresses: the account locks for browsers
+        # that never signed in as this person...
+        with session_scope(default_session_factory()) as session:
+            for i in range(3):
+                assert auth_service.check_password(session, email=supervisor.email, password="a wrong guess 1",
+                                                   client=f"198.51.100.{i + 1}") is None
+        with session_scope(default_session_factory()) as session:
+            assert auth_service.check_password(session, email=supervisor.email, password=supervisor.password,
+                                               client="198.51.100.99") is None
+        # ...but not for the supervisor at the command line: stop-all still works.
+        assert "all sending stopped" in portal("stop-all", "--by", supervisor.email, stdin=supervisor.proof())
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert "staff.locked" in [e.action for e in audit_since(0)]
+
+
+def test_an_admin_resets_a_second_factor_and_gets_a_one_time_link(staff: dict[str, Operator]) -> None:
+    from app.auth import service as auth_service
+
+    admin = staff["admin@example.org"]
+    out = portal("staff", "reset-second-factor", "agent@example.org", "--by", admin.email, stdin=admin.proof())
+    link = out.strip().splitlines()[-1]
+    assert "/staff/enrol/" in link and "one-time link" in out
+    token = link.rsplit("/", 1)[1]
+    with session_scope(default_session_factory()) as session:
+        person = auth_service.enrolment_account(session, token=token)
+        assert person is not None and person.email == "agent@example.org" and not person.enrolled
+    # The agent's password alone no longer signs in, and shows no new key.
+    agent = staff["agent@example.org"]
+    out = portal("stop-all", "--by", agent.email, stdin=agent.proof(), code=2)
+    assert out == f"refused: {GENERIC_REFUSAL}\n"
+    actions = [(e.action, e.actor) for e in audit_since(0) if e.action == "staff.second_factor_reset"]
+    assert actions == [("staff.second_factor_reset", "admin@example.org")]
+
+
+def test_an_admin_sets_and_clears_a_branch_from_the_command_line(staff: dict[str, Operator]) -> None:
+    from app.auth import service as auth_service
+
+    admin = staff["admin@example.org"]
+    out = portal("staff", "set-branch", "agent@example.org", "kent", "--by", admin.email, stdin=admin.proof())
+    assert "agent@example.org now has branch kent" in out
+    out = portal("staff", "set-branch", "agent@example.org", "atlantis", "--by", admin.email, stdin=admin.proof(),
+                 code=1)
+    assert "no branch with the code 'atlantis'" in out
+    with session_scope(default_session_factory()) as session:
+        assert auth_service.staff_by_email(session, "agent@example.org").branch_id is not None
+    portal("staff", "set-branch", "agent@example.org", "none", "--by", admin.email, stdin=admin.proof())
+    with session_scope(default_session_factory()) as session:
+        assert auth_service.staff_by_email(session, "agent@example.org").branch_id is None
+    changes = [e for e in audit_since(0) if e.action == "staff.branch_changed"]
+    assert [e.actor for e in changes] == ["admin@example.org"] * 2

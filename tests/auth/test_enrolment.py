@@ -47,12 +47,14 @@ def test_an_enrolment_link_expires(session: Session) -> None:
 
 def test_first_sign_in_enrols_the_second_factor_with_a_code(session: Session) -> None:
     invite = auth_service.invite_staff(session, email="new@example.org", role=Role.AGENT, actor="test")
-    auth_service.complete_enrolment(session, token=invite.token, password=NEW_PASSWORD)
-    user = auth_service.check_password(session, email="new@example.org", password=NEW_PASSWORD, client=CLIENT)
-    assert user is not None and not user.enrolled
+    user = auth_service.complete_enrolment(session, token=invite.token, password=NEW_PASSWORD)
+    assert not user.enrolled
+    # The password alone leads nowhere until the second factor is set up through the link's browser.
+    assert auth_service.check_password(session, email="new@example.org", password=NEW_PASSWORD,
+                                       client="198.51.100.1") is None
     # The command line cannot sign in an account that has no second factor yet.
     assert auth_service.authenticate(session, email="new@example.org", password=NEW_PASSWORD, code="123456",
-                                     client=CLIENT, via="cli") is None
+                                     client="198.51.100.2", via="cli") is None
     secret = auth_service.pending_totp_secret(session, user=user)
     assert auth_service.pending_totp_secret(session, user=user) == secret, "a reload shows the same QR code"
     assert not auth_service.confirm_totp(session, user=user, code="000000" if code_at(secret, now()) != "000000"

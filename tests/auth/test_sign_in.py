@@ -56,7 +56,8 @@ def test_a_code_is_good_for_one_step_either_side_and_once_only(session: Session,
     replay = code_at(secret, t, steps=-1)
     assert sign_in(session, "pat@example.org", PASSWORD, replay, at=t) is None, "a used code is refused"
     event = session.execute(select(AuditEvent).where(AuditEvent.id > before)).scalars().first()
-    assert event.action == "staff.sign_in_failed" and event.details["step"] == "code_reused"
+    # A right code used before is no guess: refused and audited, not counted towards a lock.
+    assert event.action == "staff.sign_in_refused" and event.details["reason"] == "code_reused"
     assert sign_in(session, "pat@example.org", PASSWORD, code_at(secret, t), at=t) is not None
     assert sign_in(session, "pat@example.org", PASSWORD, code_at(secret, t, steps=1), at=t) is not None
     assert sign_in(session, "pat@example.org", PASSWORD, code_at(secret, t), at=t) is None, "an earlier step too"

@@ -154,3 +154,59 @@ def test_an_admin_adds_re_roles_and_deactivates_staff(app: FastAPI, browser: Tes
     refused = post_form(browser, f"/admin/staff/{boss_id}", f"/admin/staff/{boss_id}/deactivate")
     assert refused.status_code == 409 and "only active admin" in refused.text
     assert form_token(browser, "/admin/staff")
+
+
+def test_after_a_reset_only_whoever_opens_the_link_sees_the_new_key(app: FastAPI, browser: TestClient,
+                                                                     session: Session,
+                                                                     person: Callable[..., Operator]) -> None:
+    boss = person("boss@example.org", Role.ADMIN)
+    pat = person()
+    pat_id = session.execute(select(StaffUser.id).where(StaffUser.email == pat.email)).scalar_one()
+    sign_in(browser, boss)
+    page = f"/admin/staff/{pat_id}"
+    reset = post_form(browser, page, f"{page}/reset-second-factor")
+    assert reset.status_code == 200 and "Send them the link below" in reset.text
+    link = re.search(r'id="enrolment-link">[^<]*(/staff/enrol/[^<]+)<', reset.text).group(1)
+    with TestClient(app, follow_redirects=False) as attacker:
+        # Whoever holds the password alone is refused like anyone else, and is shown no key.
+        refused = post_form(attacker, "/staff/login", "/staff/login", email=pat.email, password=pat.password)
+        assert refused.status_code == 422 and "portal_signin" not in refused.headers.get("set-cookie", "")
+        assert attacker.get("/staff/login/set-up").headers["location"] == "/staff/login"
+    with TestClient(app, follow_redirects=False) as theirs:
+        chosen = post_form(theirs, link, link, password="my own new pass phrase", confirm="my own new pass phrase")
+        assert chosen.status_code == 303 and chosen.headers["location"] == "/staff/login/set-up"
+        set_up = theirs.get("/staff/login/set-up")
+        secret = re.search(r'id="secret-key"><code>([A-Z2-7 ]+)</code>', set_up.text).group(1).replace(" ", "")
+        assert secret != pat.secret
+        done = post_form(theirs, "/staff/login/set-up", "/staff/login/set-up", code=pyotp.TOTP(secret).now())
+        assert done.status_code == 303 and theirs.get("/staff").status_code == 200
+    assert browser.get(link).status_code == 404, "the link worked once"
+
+
+def test_common_passwords_are_refused_and_the_page_says_why(browser: TestClient, session: Session) -> None:
+    invite = auth_service.invite_staff(session, email="new@example.org", role=Role.AGENT, actor="test")
+    session.commit()
+    link = f"/staff/enrol/{invite.token}"
+    for common in ("password1234", "Password1234", "QWERTY123456", "iloveyou1234"):
+        answer = post_form(browser, link, link, password=common, confirm=common)
+        assert answer.status_code == 422 and "one of the most common passwords" in answer.text, common
+    assert post_form(browser, link, link, password="lamp river quietly", confirm="lamp river quietly"
+                     ).status_code == 303
+
+
+def test_an_admin_sets_a_persons_branch(browser: TestClient, session: Session,
+                                        person: Callable[..., Operator]) -> None:
+    boss = person("boss@example.org", Role.ADMIN)
+    viewer = person("viewer@example.org", Role.BRANCH_VIEWER)
+    viewer_id = session.execute(select(StaffUser.id).where(StaffUser.email == viewer.email)).scalar_one()
+    sign_in(browser, boss)
+    page = f"/admin/staff/{viewer_id}"
+    assert post_form(browser, page, f"{page}/branch", branch="atlantis").status_code == 422
+    done = post_form(browser, page, f"{page}/branch", branch="kent")
+    assert done.status_code == 303 and done.headers["location"].endswith("done=branch")
+    shown = browser.get(done.headers["location"])
+    assert re.search(r"<dt>Branch</dt><dd>Kent</dd>", shown.text) and "The branch is set" in shown.text
+    session.expire_all()
+    assert session.get(StaffUser, viewer_id).branch_id is not None
+    changed = session.execute(select(AuditEvent).where(AuditEvent.action == "staff.branch_changed")).scalars().all()
+    assert [(e.actor, e.subject) for e in changed] == [(boss.email, f"staff:{viewer_id}")]

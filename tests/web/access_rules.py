@@ -81,6 +81,7 @@ RULES: dict[tuple[str, str], Any] = {
     ("POST", "/admin/staff/{staff_id}/deactivate"): (ADMIN,),
     ("POST", "/admin/staff/{staff_id}/reactivate"): (ADMIN,),
     ("POST", "/admin/staff/{staff_id}/reset-second-factor"): (ADMIN,),
+    ("POST", "/admin/staff/{staff_id}/branch"): (ADMIN,),
     ("POST", "/admin/staff/{staff_id}/end-sessions"): (ADMIN,),
     ("POST", "/admin/staff/{staff_id}/enrolment-link"): (ADMIN,),
     # the helpline queue (app/callbacks/staff_router.py)

@@ -161,7 +161,7 @@ def test_refused_pages_are_audited(app: FastAPI, visitor: TestClient, session: S
     assert _call(visitor, session, route, "agent", people).status_code == 403
     event = session.execute(select(AuditEvent).where(AuditEvent.action == "access.refused")
                             .order_by(AuditEvent.id.desc()).limit(1)).scalar_one()
-    assert event.actor == f"staff:{people['agent'].id}" and event.subject == "GET /admin/staff"
+    assert event.actor == people["agent"].email and event.subject == "GET /admin/staff"
 
 
 def _allowed_identity(rule: object) -> str:

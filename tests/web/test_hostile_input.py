@@ -131,7 +131,7 @@ def test_a_nul_in_the_staff_sign_in_email_is_a_clear_400(roomy_app: FastAPI) -> 
                                                    "password": "whatever"})
         assert answer.status_code == 400
         assert "characters that cannot be accepted" in answer.text and "nothing was changed" in answer.text
-        welsh = client.post("/staff/login?lang=cy", data={"csrf_token": token, "email": "\x00", "password": "x"})
+        welsh = client.post("/check?lang=cy", data={"csrf_token": token, "identifier": "\x00"})
         assert welsh.status_code == 400 and "nodau na ellir eu derbyn" in welsh.text
 
 
