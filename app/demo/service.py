@@ -1,7 +1,9 @@
 """A synthetic organisation for the embedded default and for trying the portal.
 
-Every contact is fictional: email addresses on the reserved example.org domain and phone numbers
-in Ofcom's range set aside for drama (07700 900000-900999).
+Every contact is fictional: email addresses on the reserved example.org domain, and for each member with a
+phone a number of their own in 07700 9xxxxx, the block around Ofcom's drama range that no network holds
+(100,000 numbers; imports accept them only outside production). The demo runs with the outbox provider, so
+nothing is ever sent to these numbers.
 """
 
 from __future__ import annotations
@@ -43,10 +45,21 @@ class DemoLogin:
 
 
 @dataclass(frozen=True)
+class DemoMember:
+    """A member to try the status check as: what to type at /check and where their code arrives."""
+
+    kind: str  # "email", "sms" (affected, reached by SMS only) or "unaffected"
+    membership_number: str
+    email: str
+    phone: str
+
+
+@dataclass(frozen=True)
 class DemoResult:
     members: imports.ImportSummary
     exposures: imports.ImportSummary
     logins: list[DemoLogin]
+    to_try: list[DemoMember]
 
 
 def _lines(rows: Iterator[list[str]], header: list[str]) -> Iterator[bytes]:
@@ -55,20 +68,38 @@ def _lines(rows: Iterator[list[str]], header: list[str]) -> Iterator[bytes]:
         yield (",".join(row) + "\n").encode()
 
 
-def _members(count: int, rng: random.Random, branches: list[tuple[str, str]]) -> Iterator[list[str]]:
+PHONES = 100_000  # 07700 900000-999999: one number per member who has a phone, never shared
+# Members who joined after the attack, so no breach data of theirs was exposed: one per thousand affected,
+# numbered after them (a demo of fewer than 1,000 members has none, and everyone in it is affected).
+UNAFFECTED_PER = 1000
+
+
+def _unaffected(count: int) -> int:
+    return count // UNAFFECTED_PER
+
+
+def _members(count: int, rng: random.Random, branches: list[tuple[str, str]],
+             to_try: dict[str, DemoMember]) -> Iterator[list[str]]:
+    """`count` affected members, then the unaffected ones; the first of each kind is noted in `to_try`."""
     codes = [c for c, _ in branches]
     weights = [OFFICER_WEIGHTS[c] for c in codes]
     langs = dict(branches)
     ranks, rank_weights = zip(*RANKS, strict=True)
-    for i in range(count):
+    phones = 0
+    for i in range(count + _unaffected(count)):
         first, last = rng.choice(FIRST), rng.choice(LAST)
         branch = rng.choices(codes, weights)[0]
-        has_email = rng.random() > 0.03
-        has_phone = not has_email or rng.random() < 0.7
+        has_email = rng.random() > 0.03 or phones == PHONES
+        has_phone = (not has_email or rng.random() < 0.7) and phones < PHONES
         email = f"{first}.{last}.{i}@{branch}.example.org".lower().replace("'", "") if has_email else ""
-        phone = f"07700 900{i % 1000:03d}" if has_phone else ""
+        phone = f"07700 9{phones // 1000:02d}{phones % 1000:03d}" if has_phone else ""
+        phones += has_phone
         lang = "cy" if langs[branch] == "cy" and rng.random() < 0.3 else "en"
-        yield [f"{100000 + i}", first, last, email, phone, branch, rng.choices(ranks, rank_weights)[0], lang]
+        number = f"{100000 + i}"
+        kind = "unaffected" if i >= count else "email" if email else "sms"
+        if kind not in to_try and (kind != "email" or lang == "en"):
+            to_try[kind] = DemoMember(kind, number, email, phone)
+        yield [number, first, last, email, phone, branch, rng.choices(ranks, rank_weights)[0], lang]
 
 
 def _exposures(count: int, rng: random.Random) -> Iterator[list[str]]:
@@ -85,19 +116,26 @@ def _exposures(count: int, rng: random.Random) -> Iterator[list[str]]:
 def load_demo(session: Session, *, members: int = 120_000, seed: int = 2019, with_staff: bool = True) -> DemoResult:
     """Load (or refresh) the demo organisation, incident, exposures and one staff login per role."""
     rng = random.Random(seed)
-    branches = [(b.code, b.default_language) for b in branch_service.list_branches(session)]
+    listed = branch_service.list_branches(session)
+    branches = [(b.code, b.default_language) for b in listed]
     write_demo_incident(session, code=INCIDENT_CODE)
+    to_try: dict[str, DemoMember] = {}
     member_summary = imports.import_members(
-        session, source=_lines(_members(members, rng, branches), imports.MEMBER_COLUMNS),  # type: ignore[arg-type]
+        session, source=_lines(_members(members, rng, branches, to_try), imports.MEMBER_COLUMNS),  # type: ignore[arg-type]
         actor="demo")
     exposure_summary = imports.import_exposures(
         session, source=_lines(_exposures(members, rng), imports.EXPOSURE_COLUMNS), actor="demo")  # type: ignore[arg-type]
     logins = []
     if with_staff:
+        # The branch viewer sees the counts of the branch with the most members.
+        biggest = max(listed, key=lambda b: OFFICER_WEIGHTS.get(b.code, 0))
         for email, role in STAFF:
+            branch_id = biggest.id if role is Role.BRANCH_VIEWER else None
             if auth_service.staff_exists(session, email=email):
                 continue
             password = secrets.token_urlsafe(12)
-            created = auth_service.create_staff(session, email=email, role=role, password=password, actor="demo")
+            created = auth_service.create_staff(session, email=email, role=role, password=password, actor="demo",
+                                                branch_id=branch_id)
             logins.append(DemoLogin(email, role.value, password, created.totp_secret, created.totp_uri))
-    return DemoResult(member_summary, exposure_summary, logins)
+    order = ("email", "sms", "unaffected")
+    return DemoResult(member_summary, exposure_summary, logins, [to_try[k] for k in order if k in to_try])

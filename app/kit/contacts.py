@@ -47,8 +47,9 @@ def normalise_email(value: str) -> str:
 _UK_MOBILE = re.compile(r"(?:0|\+44)(7[0-9]{9})")
 # libphonenumber's own pattern for GB mobiles, so that the fast path decides exactly as the full check.
 _GB_MOBILE_NSN = re.compile(PhoneMetadata.metadata_for_region("GB").mobile.national_number_pattern)
-# Ofcom's range for drama (07700 900000-900999): never a real phone, not valid to libphonenumber.
-_DRAMA_NSN = re.compile(r"7700900[0-9]{3}")
+# Fictional mobiles: Ofcom's range for drama (07700 900000-900999) and the rest of its block, 07700 9xxxxx, which
+# no network holds (libphonenumber finds none of it valid). The demo gives each member a number of its own here.
+_DRAMA_NSN = re.compile(r"77009[0-9]{5}")
 _SMS_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
 
@@ -61,7 +62,7 @@ class Phone:
 def check_phone(value: str, *, region: str = "GB", allow_drama: bool = False) -> Phone:
     """A valid phone number in E.164 and whether it can take SMS; UK numbers may be written in national form.
 
-    `allow_drama` accepts Ofcom's drama range (as a mobile), for demo and test data outside production.
+    `allow_drama` accepts the fictional mobiles (07700 9xxxxx, as mobiles), for demo and test data outside production.
     """
     compact = value.replace(" ", "")
     fast = _UK_MOBILE.fullmatch(compact)
@@ -76,6 +77,11 @@ def check_phone(value: str, *, region: str = "GB", allow_drama: bool = False) ->
     if not phonenumbers.is_valid_number(parsed):
         raise ContactError("invalid phone number: not a number in use (check the digits and the country code)")
     return Phone(e164, phonenumbers.number_type(parsed) in _SMS_TYPES)
+
+
+def is_drama(e164: str) -> bool:
+    """Whether a number (E.164) is one of the fictional mobiles `allow_drama` accepts: never a real phone."""
+    return e164.startswith("+44") and _DRAMA_NSN.fullmatch(e164[3:]) is not None
 
 
 def normalise_phone(value: str, *, region: str = "GB") -> str:

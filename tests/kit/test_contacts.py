@@ -68,13 +68,14 @@ def test_numbers_that_are_not_valid_are_refused(raw: str) -> None:
         check_phone(raw, allow_drama=True)
 
 
-@pytest.mark.parametrize("raw", ["07700 900123", "+44 7700 900000", "07700900999", "٠٧٧٠٠٩٠٠١٢٣"])
+@pytest.mark.parametrize("raw", ["07700 900123", "+44 7700 900000", "07700900999", "٠٧٧٠٠٩٠٠١٢٣", "07700 901000",
+                                 "07700 999999"])
 def test_drama_numbers_only_when_allowed_and_then_as_mobiles(raw: str) -> None:
     with pytest.raises(ContactError):
         check_phone(raw)
     assert check_phone(raw, allow_drama=True).sms
     with pytest.raises(ContactError):
-        check_phone("07700 901000", allow_drama=True)
+        check_phone("07700 200000", allow_drama=True)  # outside 07700 9xxxxx, and in no network's range
 
 
 def test_the_mobile_fast_path_decides_as_libphonenumber_does() -> None:
