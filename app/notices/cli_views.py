@@ -65,17 +65,28 @@ def audience_of(campaign_id: int) -> Any:
             s, campaign_id, on_progress=lambda n: bar.update(task, completed=n)))
 
 
+ADDRESS = {"email": "email address", "sms": "mobile number"}
+
+
 def print_audience(summary: Any) -> None:
     out.print(f"audience: {summary.members:,} members")
     for channel, reach in summary.channels.items():
-        line = f"  {channel}: {reach.usable:,} can be sent to; {reach.no_address:,} with no address on file"
+        line = (f"  {channel}: {reach.usable:,} can be sent to; {reach.no_address:,} with no "
+                f"{ADDRESS.get(channel, 'address')} on file")
         if reach.suppressed:
             line += f"; {reach.suppressed:,} suppressed"
         out.print(line, highlight=False)
     if summary.sms_fallback:
         out.print(f"  SMS fallback: {summary.sms_fallback:,} members with no usable email but a mobile number")
-    out.print(f"  no usable address on any channel: {summary.unreachable:,} (letters or the helpline)",
-              highlight=False)
+    # Name what is missing for the channels this campaign uses: an SMS campaign's unreached may well have email.
+    if len(summary.channels) == 1:
+        channel = next(iter(summary.channels))
+        missing = f"no usable {ADDRESS.get(channel, 'address')}"
+        if channel == "email" and summary.sms_fallback:
+            missing += " nor mobile number"
+    else:
+        missing = "no usable address on either channel"
+    out.print(f"  {missing}: {summary.unreachable:,} (letters or the helpline)", highlight=False)
 
 
 def campaign_preview(

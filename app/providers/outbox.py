@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import SessionFactory, session_scope, utcnow
+from app.kit.contacts import ContactError, normalise_phone
 from app.members import pii
 from app.providers.base import EmailBatch, EmailBatchResult, SmsMessage, SmsResult
 from app.providers.models import OutboxMessage
@@ -189,12 +190,23 @@ class OutboxEntry:
     created_at: datetime
 
 
+def _typed_index(to: str) -> str:
+    """The index of an address or number as someone typed it: a number in E.164 as texts are sent
+    (07700 900023, +44 7700 900023), as imports normalise it."""
+    if "@" not in to:
+        try:
+            to = normalise_phone(to)
+        except ContactError:
+            pass  # not a number at all: it simply matches nothing
+    return _to_index(to)
+
+
 def latest(session: Session, *, to: str | None = None, last: int = 20) -> Sequence[OutboxEntry]:
     """Messages the outbox holds, newest first (optionally only those to one address or number)."""
     keys = pii.keyring()
     stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(last)
     if to:
-        stmt = stmt.where(OutboxMessage.to_index == _to_index(to))
+        stmt = stmt.where(OutboxMessage.to_index == _typed_index(to))
     entries = []
     for m in session.execute(stmt).scalars():
         entries.append(OutboxEntry(

@@ -131,6 +131,29 @@ def test_outbox_shows_what_members_would_receive(campaign: int) -> None:
     assert reference in mine
 
 
+def test_outbox_finds_a_text_by_the_number_however_it_is_written(fresh_database: str) -> None:
+    from app.providers.base import SmsMessage
+
+    OutboxSmsSender(default_session_factory()).send(
+        SmsMessage(to="+447700900023", body="Your code is 123456", status_callback=None))
+    for typed in ("07700 900023", "07700900023", "+44 7700 900023", "+447700900023"):
+        found = portal("outbox", "--to", typed)
+        assert "sms to +447700900023" in found and "Your code is 123456" in found, typed
+    assert "the outbox is empty for 07700 900024" in portal("outbox", "--to", "07700 900024")
+
+
+def test_an_sms_campaign_counts_members_with_no_mobile_number_not_no_address(fresh_database: str) -> None:
+    from app.members.models import Member
+
+    STAFF.update(operators_from_demo(portal("demo", "--members", "60")))
+    out = portal("campaign", "create", "--incident", "hq-2019", "--channels", "sms", by="admin@example.org")
+    with session_scope(default_session_factory()) as session:
+        no_phone = session.execute(select(func.count()).where(Member.phone_index.is_(None))).scalar_one()
+    assert no_phone > 0
+    assert f"no usable mobile number: {no_phone:,}" in out
+    assert "any channel" not in out and "either channel" not in out
+
+
 # --- the operator's views: list, audience, preview, live status ------------------------------------------
 def test_create_prints_the_audience_and_list_shows_the_newest_campaign_first(campaign: int) -> None:
     from app.members.models import Exposure, Member
@@ -143,10 +166,10 @@ def test_create_prints_the_audience_and_list_shows_the_newest_campaign_first(cam
         no_email = session.execute(select(func.count()).where(Member.id.in_(exposed),
                                                               Member.email_index.is_(None))).scalar_one()
     assert f"audience: {members:,} members" in out
-    assert f"email: {members - no_email:,} can be sent to; {no_email:,} with no address on file" in out
-    sms = re.search(r"sms: ([\d,]+) can be sent to; ([\d,]+) with no address on file", out)
+    assert f"email: {members - no_email:,} can be sent to; {no_email:,} with no email address on file" in out
+    sms = re.search(r"sms: ([\d,]+) can be sent to; ([\d,]+) with no mobile number on file", out)
     assert sms and sum(int(n.replace(",", "")) for n in sms.groups()) == members
-    assert "no usable address on any channel:" in out
+    assert "no usable address on either channel:" in out
 
     listed = portal("campaign", "list")
     rows = [line.split() for line in listed.splitlines() if line.split()[:1] in ([str(newest)], [str(campaign)])]
