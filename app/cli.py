@@ -5,8 +5,12 @@ Each domain's verbs live in its own `cli.py` and are registered here, so this fi
 
 from __future__ import annotations
 
+import os
+import shlex
 import signal
+import sys
 import threading
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -51,6 +55,17 @@ def migrate() -> None:
     console.print("database is up to date")
 
 
+def _command() -> str:
+    """`portal` as it can be typed again here: bare when it is on PATH, else the path it was started by."""
+    import shutil
+
+    found = shutil.which("portal")
+    started = Path(sys.argv[0])
+    if started.name == "portal" and not (found and Path(found).resolve() == started.resolve()):
+        return str(started.relative_to(Path.cwd()) if started.is_relative_to(Path.cwd()) else started)
+    return "portal" if found else ".venv/bin/portal"
+
+
 def _print_logins(logins: list[Any]) -> None:
     # Plain lines, not a table: a TOTP URI wrapped inside table borders cannot be copied as printed.
     if not logins:
@@ -63,12 +78,47 @@ def _print_logins(logins: list[Any]) -> None:
         out.print(f"  TOTP secret: {login.totp_secret}", markup=False, highlight=False)
         out.print(f"  TOTP enrolment URI: {login.totp_uri}", markup=False, highlight=False, crop=False,
                   overflow="ignore")
+    from sqlalchemy.engine import make_url
+
+    url = make_url(get_settings().DATABASE_URL)
+    database = "its database"
+    if url.get_backend_name() == "sqlite" and url.database:
+        file = Path(url.database).resolve()
+        database = str(file.relative_to(Path.cwd()) if file.is_relative_to(Path.cwd()) else file)
+    out.print(f"Lost one? Another admin gives that person a one-time link to choose a new password and set up a new"
+              f" authenticator: {_command()} staff reset-second-factor --email EMAIL --by ADMIN_EMAIL. Lost them all"
+              f" on a demo database? Stop the portal, delete {database} and start again.",
+              markup=False, highlight=False)
+    out.print()
+
+
+KINDS = {"email": "affected, code by email", "sms": "affected, code by SMS only (no email on file)",
+         "unaffected": "not affected (joined after the attack)"}
+
+
+def _print_members(to_try: list[Any], members: int) -> None:
+    """Members a newcomer can check as, and how to read the code each one is sent."""
+    portal = _command()
+    out.print(f"Members to check as at {get_settings().PUBLIC_BASE_URL.rstrip('/')}/check (type the membership number;"
+              " the one-time code goes to the outbox, never to a real inbox or phone)", style="bold",
+              highlight=False)
+    for m in to_try:
+        out.print(f"{KINDS[m.kind]}: {m.membership_number}", highlight=False)
+        to = m.email or m.phone
+        out.print(f"  read their code: {portal} outbox --to {shlex.quote(to)} --last 1", markup=False,
+                  highlight=False, crop=False, overflow="ignore")
+    if not any(m.kind == "unaffected" for m in to_try):
+        out.print(f"(every member of a demo of {members:,} is affected: load 1,000 or more to have some who are not)",
+                  highlight=False)
+    out.print(f"Every message the portal has sent: {portal} outbox", markup=False, highlight=False)
     out.print()
 
 
 @app.command()
-def demo(members: Annotated[int, typer.Option(help="How many synthetic members.")] = 120_000) -> None:
-    """Load the synthetic demo organisation, incident, exposures and one staff login per role."""
+def demo(members: Annotated[int, typer.Option(help="How many synthetic members the breach affected (one in a"
+                                                    " thousand more joined after it).")] = 120_000) -> None:
+    """Load the synthetic demo organisation, incident, exposures and one staff login per role; print the logins
+    and a member of each kind to check as."""
     from app.demo.service import load_demo
 
     run_migrations()
@@ -77,6 +127,21 @@ def demo(members: Annotated[int, typer.Option(help="How many synthetic members."
     console.print(f"members: {result.members.as_dict()}")
     console.print(f"exposures: {result.exposures.as_dict()}")
     _print_logins(result.logins)
+    _print_members(result.to_try, members)
+
+
+def _follow_port(host: str, port: int) -> Any:
+    """The settings, with PUBLIC_BASE_URL following --host and --port in development when it is not set:
+    links in messages, the feed and enrolment, and the host the portal answers to, name where it listens."""
+    from app.config import Environment
+
+    settings = get_settings()
+    if settings.ENV is not Environment.DEVELOPMENT or "PUBLIC_BASE_URL" in settings.model_fields_set:
+        return settings
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    os.environ["PORTAL_PUBLIC_BASE_URL"] = f"http://{shown}:{port}"  # and for `--workers` processes
+    get_settings.cache_clear()
+    return get_settings()
 
 
 @app.command()
@@ -90,7 +155,7 @@ def serve(
 
     from app.web.edge import SERVER_OPTIONS
 
-    settings = get_settings()
+    settings = _follow_port(host, port)
     if settings.embedded:
         run_migrations()
         from app.members import service as member_service
@@ -99,7 +164,10 @@ def serve(
             empty = member_service.count_members(session) == 0
         if empty and settings.DEMO_ON_FIRST_START:
             demo(members=settings.DEMO_MEMBERS)
-    console.print(f"portal at http://{host}:{port}")
+    listening = f"http://{host}:{port}"
+    public = settings.PUBLIC_BASE_URL.rstrip("/")
+    console.print(f"portal at {listening}" + ("" if public == listening else f"; its links name {public}"),
+                  highlight=False)
     if workers > 1 and not settings.embedded:
         uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
                     **SERVER_OPTIONS)

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
 import pyotp
 from typer.testing import CliRunner
 
@@ -38,3 +46,50 @@ def test_branch_list_and_incident_list_show_the_codes_other_verbs_take(fresh_dat
     assert runner.invoke(app, ["demo", "--members", "5"]).exit_code == 0
     incidents = runner.invoke(app, ["incident", "list"], terminal_width=200)
     assert incidents.exit_code == 0 and "hq-2019" in incidents.output
+
+
+def test_demo_names_a_member_of_each_kind_to_check_as_and_where_their_codes_arrive(fresh_database: str) -> None:
+    result = runner.invoke(app, ["demo", "--members", "1000"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "Members to check as at http://127.0.0.1:8000/check" in text
+    for kind in ("affected, code by email: 1", "affected, code by SMS only (no email on file): 1",
+                 "not affected (joined after the attack): 101"):
+        assert kind in text, kind
+    reads = [line.split("read their code: ", 1)[1] for line in text.splitlines() if "read their code: " in line]
+    assert len(reads) == 3 and all("portal outbox --to " in r for r in reads)
+    assert any("'07700 9" in r for r in reads), "the SMS-only member's number, quoted for the shell"
+    assert "staff reset-second-factor --email EMAIL --by ADMIN_EMAIL" in text, "the way back from lost logins"
+    again = runner.invoke(app, ["demo", "--members", "1000"], terminal_width=200).output
+    assert "Staff logins" not in again and reads[2] in again, "logins once; the members to try every time"
+
+
+def test_a_small_demo_says_every_member_is_affected(fresh_database: str) -> None:
+    text = runner.invoke(app, ["demo", "--members", "5"], terminal_width=200).output
+    assert "not affected" not in text and "every member of a demo of 5 is affected" in text
+
+
+def test_serve_on_another_port_links_to_that_port_in_development(fresh_database: str, tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "PORTAL_PUBLIC_BASE_URL"}
+    env.update(PORTAL_ENV="development", PORTAL_DEMO_ON_FIRST_START="false")
+    log = tmp_path / "serve.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
+                                stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        feed = None
+        for _ in range(600):
+            assert proc.poll() is None, log.read_text()
+            try:
+                feed = httpx.get(f"http://127.0.0.1:{port}/updates.atom", timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert feed is not None and feed.status_code == 200, log.read_text()
+        assert f"http://127.0.0.1:{port}/updates.atom" in feed.text and ":8000" not in feed.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
