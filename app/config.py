@@ -92,12 +92,13 @@ class Settings(BaseSettings):
     TRANSACTIONAL_MAX_ATTEMPTS: int = 5
     TRANSACTIONAL_SWEEP_SECONDS: float = 5.0
 
-    # "Check your status": a code lives this long, allows this many tries, and can be sent again after the
-    # cool-down, this many times in all.
+    # "Check your status": a code lives this long and allows this many tries (for everyone checking that
+    # identifier together); a new one can be sent after the cool-down, at most CHECK_MAX_SENDS an hour per
+    # identifier (past that, checks keep the last code instead of sending another).
     CHECK_CODE_MINUTES: float = 10.0
     CHECK_CODE_TRIES: int = 5
     CHECK_RESEND_SECONDS: int = 60
-    CHECK_MAX_SENDS: int = 3
+    CHECK_MAX_SENDS: int = 5
 
     # Callback requests: when one is due, by priority (urgent or vulnerable, financial data exposed, the rest).
     CALLBACK_SLA_URGENT_MINUTES: int = 60
@@ -152,11 +153,10 @@ class Settings(BaseSettings):
     LIMIT_DEFAULT: str = "60/minute;600/hour"
     LIMIT_STAFF_LOGIN: str = "10/minute;50/hour"
     # Checking your status and callbacks. Per client address (`LIMIT_X`: a police station may be one address
-    # behind NAT, so roomy) and per identifier, phone or reference (`LIMIT_X_PER_KEY`: one person's pace).
+    # behind NAT, so roomy) and per phone or reference (`LIMIT_X_PER_KEY`: one person's pace). Checks have
+    # no limit per identifier (it would let anyone keep the owner out): CHECK_MAX_SENDS caps what they cost.
     LIMIT_CHECK_REQUEST: str = "30/minute;300/hour"
-    LIMIT_CHECK_REQUEST_PER_KEY: str = "3/minute;10/hour"
     LIMIT_CHECK_CODE: str = "60/minute;600/hour"
-    LIMIT_CHECK_CODE_PER_KEY: str = "10/minute;30/hour"
     LIMIT_CALLBACK_REQUEST: str = "10/minute;100/hour"
     LIMIT_CALLBACK_REQUEST_PER_KEY: str = "3/hour;6/day"
     LIMIT_CALLBACK_CANCEL: str = "10/minute;100/hour"
