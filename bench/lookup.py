@@ -187,7 +187,7 @@ class Outbox:
         while time.perf_counter() - start < timeout:
             with self.lock:
                 left = self.db.scalar(
-                    "SELECT (SELECT count(*) FROM verification_challenges WHERE status = 'pending')"
+                    "SELECT (SELECT count(*) FROM verification_challenges WHERE asked_at IS NOT NULL)"
                     " + (SELECT count(*) FROM transactional_messages WHERE status IN ('queued', 'sending'))")
             if not left:
                 return time.perf_counter() - start
