@@ -173,6 +173,10 @@ class Settings(BaseSettings):
     LOGIN_CLIENT_BACKOFF_AFTER: int = 20
     LOGIN_CLIENT_LOCK_AFTER: int = 100
     LOGIN_LOCK_MINUTES: float = 15.0
+    # A browser that has signed in as the person before (device cookie) has its own, roomier counter.
+    LOGIN_DEVICE_BACKOFF_AFTER: int = 5
+    LOGIN_DEVICE_LOCK_AFTER: int = 20
+    STAFF_DEVICE_DAYS: float = 90.0
     # How long a new account's one-time enrolment link works.
     STAFF_ENROLMENT_HOURS: float = 72.0
 

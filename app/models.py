@@ -4,7 +4,7 @@ from app.audit.models import AuditEvent
 from app.auth.models import LoginThrottle, StaffDevice, StaffUser
 from app.branches.models import Branch
 from app.callbacks.attempts import CallbackAttempt
-from app.callbacks.models import CallbackRequest
+from app.callbacks.models import CallbackRequest, CallbackText
 from app.db import Base
 from app.incidents.models import DataCategory, Incident, IncidentGuidance, IncidentQuestion, IncidentUpdate
 from app.lookup.models import CheckToken, VerificationChallenge
