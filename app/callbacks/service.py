@@ -6,6 +6,7 @@ for a number. One open request per member and per phone (partial unique indexes 
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from app.db import utcnow
 from app.errors import AppError
 from app.i18n import translations
 from app.incidents import service as incident_service
-from app.kit.contacts import ContactError, check_phone
+from app.kit.contacts import ContactError, check_phone, is_drama
 from app.members import pii
 from app.members import service as member_service
 from app.notices.transactional import service as transactional
@@ -85,6 +86,20 @@ def reference_key(raw: str) -> str:
     return pii.keyring().blind_index(normalise_reference(raw), kind="callback_reference")
 
 
+def done_token(reference: str) -> str:
+    """The requester's proof of a request they made (a cookie): the reference and a keyed hash of it."""
+    return f"{reference}.{pii.keyring().blind_index(reference, kind='callback_done')[:32]}"
+
+
+def reference_of_done_token(token: str) -> str | None:
+    """The reference a requester's token proves, or None for anything else (a guessed reference alone)."""
+    reference, _, mac = token[:80].partition(".")
+    if not reference or not mac:
+        return None
+    expected = pii.keyring().blind_index(reference, kind="callback_done")[:32]
+    return reference if hmac.compare_digest(expected.encode(), mac.encode("utf-8", "surrogatepass")) else None
+
+
 def parse_phone(raw: str) -> tuple[str, bool]:
     """(E.164, can take SMS) of a typed number, or CallbackInvalid."""
     try:
@@ -97,7 +112,7 @@ def parse_phone(raw: str) -> tuple[str, bool]:
 def phone_country_allowed(e164: str) -> bool:
     """Whether a number (E.164) is in a country we call and text (CALLBACK_PHONE_COUNTRIES)."""
     allowed = {code.upper() for code in get_settings().CALLBACK_PHONE_COUNTRIES}
-    if e164.startswith("+447700900"):  # the drama range (accepted outside production) is British
+    if is_drama(e164):  # the fictional mobiles (accepted outside production) are British
         return "GB" in allowed
     return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) in allowed
 

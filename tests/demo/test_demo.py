@@ -69,3 +69,14 @@ def test_loading_the_demo_again_changes_nothing_and_prints_no_new_logins(session
     again = load_demo(session, members=500)
     assert again.members.unchanged == 500 and again.logins == []
     assert INCIDENT_CODE
+
+
+def test_a_demo_member_can_ask_for_a_callback_on_their_own_number(session: Session) -> None:
+    from app.callbacks import service as callback_service
+
+    load_demo(session, members=2000, with_staff=False)
+    phones = [pii.open_phone(p) for p in session.execute(
+        select(Member.phone_enc).where(Member.phone_enc.is_not(None))).scalars()]
+    beyond_drama = next(p for p in phones if not p.startswith("+447700900"))  # type: ignore[union-attr]
+    e164, sms = callback_service.parse_phone("0" + beyond_drama[3:8] + " " + beyond_drama[8:])  # type: ignore[index]
+    assert (e164, sms) == (beyond_drama, True) and callback_service.phone_country_allowed(e164)
