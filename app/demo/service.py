@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from app.auth import service as auth_service
+from app.auth import staff as staff_service
 from app.auth.models import Role
 from app.branches import service as branch_service
 from app.branches.data import OFFICER_WEIGHTS
@@ -131,7 +132,10 @@ def load_demo(session: Session, *, members: int = 120_000, seed: int = 2019, wit
         biggest = max(listed, key=lambda b: OFFICER_WEIGHTS.get(b.code, 0))
         for email, role in STAFF:
             branch_id = biggest.id if role is Role.BRANCH_VIEWER else None
-            if auth_service.staff_exists(session, email=email):
+            found = auth_service.staff_by_email(session, email)
+            if found is not None:
+                if branch_id is not None and found.branch_id is None:  # a demo from before viewers had one
+                    staff_service.set_staff_branch(session, staff_id=found.id, branch_code=biggest.code, actor="demo")
                 continue
             password = secrets.token_urlsafe(12)
             created = auth_service.create_staff(session, email=email, role=role, password=password, actor="demo",

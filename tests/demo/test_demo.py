@@ -62,6 +62,11 @@ def test_the_demo_branch_viewer_has_a_branch(session: Session) -> None:
     viewer = session.execute(select(StaffUser).where(StaffUser.email == "viewer@example.org")).scalar_one()
     branch = session.get(Branch, viewer.branch_id)
     assert branch is not None and branch.code == "metropolitan"
+    viewer.branch_id = None  # a demo database from before the viewer had a branch
+    session.flush()
+    load_demo(session, members=10)
+    session.refresh(viewer)
+    assert viewer.branch_id == branch.id, "loading the demo again gives it one"
 
 
 def test_loading_the_demo_again_changes_nothing_and_prints_no_new_logins(session: Session) -> None:
