@@ -52,15 +52,33 @@ class ErrorLogLimiter:
         self._windows: dict[str, list[float]] = {}  # client -> [window start, errors in it]
         self._lock = threading.Lock()
 
+        self._next_sweep = 0.0
+
+    def _close(self, client: str, window: list[float], now: float) -> None:
+        del self._windows[client]
+        if window[1] > self.burst:
+            log.error("unhandled errors: %d more from one client in %.0f s were not logged",
+                      window[1] - self.burst, now - window[0], extra={"suppressed": int(window[1] - self.burst)})
+
+    def sweep(self) -> None:
+        """Close the windows that ran out, with their summary lines (called after every request: cheap
+        until an interval has passed), so a client that stopped is still summed up."""
+        now = self.clock()
+        if now < self._next_sweep:
+            return
+        with self._lock:
+            self._next_sweep = now + self.interval
+            for client, window in list(self._windows.items()):
+                if now - window[0] >= self.interval:
+                    self._close(client, window, now)
+
     def allow(self, client: str, what: str) -> bool:
         """Whether to log this error in full; logs the summary lines itself."""
         now = self.clock()
         with self._lock:
             window = self._windows.get(client)
             if window is not None and now - window[0] >= self.interval:
-                if window[1] > self.burst:
-                    log.error("unhandled errors: %d more from one client in %.0f s were not logged", window[1]
-                              - self.burst, now - window[0], extra={"suppressed": int(window[1] - self.burst)})
+                self._close(client, window, now)
                 window = None
             if window is None:
                 if len(self._windows) >= self.max_clients:
@@ -133,6 +151,7 @@ class PortalMiddleware:
             page = await anyio.to_thread.run_sync(_error_page, scope)
             await page(scope, receive, send_wrapper)
         finally:
+            self.error_log.sweep()
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             route_name = getattr(route, "path", "unmatched")

@@ -172,7 +172,13 @@ def test_the_error_log_summary_comes_once_per_interval(caplog: pytest.LogCapture
         assert [limiter.allow("a", "POST /x") for _ in range(500)].count(True) == 2
         now[0] += 61
         assert limiter.allow("a", "POST /x") is True
+        # A client that stops is summed up too, by the sweep after any later request.
+        assert [limiter.allow("b", "POST /y") for _ in range(10)].count(True) == 2
+        limiter.sweep()
+        now[0] += 60
+        limiter.sweep()
     lines = [r.getMessage() for r in caplog.records]
-    assert sum("counting the rest" in line for line in lines) == 1
+    assert sum("counting the rest" in line for line in lines) == 2
     assert [line for line in lines if "were not logged" in line] == [
-        "unhandled errors: 498 more from one client in 61 s were not logged"]
+        "unhandled errors: 498 more from one client in 61 s were not logged",
+        "unhandled errors: 8 more from one client in 60 s were not logged"]
