@@ -65,8 +65,9 @@ def post(client: TestClient, path: str, data: dict[str, str], *, form_page: str 
 def run_jobs(session_factory: sessionmaker[Session]) -> int:
     """Run the lookup and transactional jobs waiting in the in-memory broker, in the test's transaction."""
     done = 0
-    queue = broker.queues.get(Queues.TRANSACTIONAL)
-    while queue is not None and not queue.empty():
+    queues = [broker.queues.get(name) for name in (Queues.TRANSACTIONAL, Queues.MESSAGES)]
+    while any(q is not None and not q.empty() for q in queues):
+        queue = next(q for q in queues if q is not None and not q.empty())
         message = dramatiq.Message.decode(queue.get_nowait())
         kwargs = message.kwargs or {}
         args = message.args or ()
@@ -76,7 +77,7 @@ def run_jobs(session_factory: sessionmaker[Session]) -> int:
                 to_send = lookup_service.resolve_challenge(session, challenge_id=kwargs.get("challenge_id", *args[:1]))
             elif message.actor_name == "lookup.resend_code":
                 to_send = lookup_service.send_again(session, challenge_id=kwargs.get("challenge_id", *args[:1]))
-            elif message.actor_name == transactional.SEND_ACTOR:
+            elif message.actor_name in (transactional.SEND_ACTOR, transactional.SEND_CODE_ACTOR):
                 to_send = kwargs.get("message_id", *args[:1])
             session.commit()
         if to_send is not None:  # as the actors do: sent in the same job, after the commit
@@ -89,7 +90,7 @@ def run_jobs(session_factory: sessionmaker[Session]) -> int:
 
 def drain() -> None:
     """Forget jobs an earlier test left in the in-memory broker."""
-    for name in (Queues.TRANSACTIONAL, f"{Queues.TRANSACTIONAL}.DQ"):
+    for name in (Queues.TRANSACTIONAL, f"{Queues.TRANSACTIONAL}.DQ", Queues.MESSAGES, f"{Queues.MESSAGES}.DQ"):
         if name in broker.queues:
             broker.flush(name)
 
