@@ -102,6 +102,10 @@ def test_every_kind_of_action_by_a_staff_member_is_found_by_their_email(web: Tes
         assert {actor for actor, _ in rows} == {who.email}
         assert {action for _, action in rows} >= did, f"{who.email}: missing {did - {a for _, a in rows}}"
 
+    # Their subject label finds them too (what the page's hint used to suggest).
+    by_number = web.get("/admin/audit", params={"actor": f"staff:{sue_id}"})
+    assert {actor for actor, _ in _page_rows(by_number.text)} == {sue.email}
+
     # Nobody is named by number any more, and the trail still verifies.
     with session_scope(default_session_factory()) as s:
         assert not s.scalars(select(AuditEvent.actor).where(AuditEvent.actor.like("staff:%"))).all()
