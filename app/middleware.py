@@ -29,6 +29,8 @@ log = logging.getLogger("app.access")
 REQUESTS = Counter("portal_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("portal_http_request_seconds", "HTTP request latency", ["method", "route"])
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Staff and admin pages (and their error pages) are English only: served with lang="en" in any session.
+STAFF_AREAS = ("/staff", "/admin")
 
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -115,6 +117,8 @@ class PortalMiddleware:
         token = request_id.set(rid)
         query_lang = request.query_params.get("lang")
         lang = choose_language(query_lang, request.cookies.get(COOKIE), request.headers.get("accept-language"))
+        if any(scope["path"] == area or scope["path"].startswith(area + "/") for area in STAFF_AREAS):
+            lang = "en"  # staff pages are in English only, whatever a member's choice in this browser
         scope.setdefault("state", {})["lang"] = lang
         started = time.perf_counter()
         status = 500

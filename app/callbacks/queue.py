@@ -133,7 +133,36 @@ class CallSheet:
     passphrase: str
     exposures: list[str]  # data category names
     notices: list[tuple[datetime | None, str, str]]  # (sent at, channel, status)
-    attempts: list[tuple[datetime, str, str]]  # (made at, outcome, notes)
+    attempts: list[EarlierCall]  # this request's calls and earlier requests' of the same member or phone
+    phone_shown: str = ""  # the phone as the agent dials it: national format for a UK number
+
+    @property
+    def tel(self) -> str:
+        """A tel: link's target (the number in E.164)."""
+        return "tel:" + self.phone
+
+
+@dataclass(frozen=True)
+class EarlierCall:
+    made_at: datetime
+    reference: str  # the request it was made for
+    outcome: str
+    notes: str
+    by: str  # the agent's email
+    call_at: datetime | None  # the time a "call later" asked for
+
+
+def shown_phone(e164: str) -> str:
+    """A UK number in national format (07700 900123), any other in international format."""
+    import phonenumbers
+
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    style = phonenumbers.PhoneNumberFormat.NATIONAL if parsed.country_code == 44 else \
+        phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(parsed, style)
 
 
 def call_sheet(session: Session, *, staff_id: int, request_id: int) -> CallSheet:
@@ -153,12 +182,14 @@ def call_sheet(session: Session, *, staff_id: int, request_id: int) -> CallSheet
         notices = [(n.sent_at, n.channel, n.status)
                    for n in notice_service.notices_for_member(session, member_id=request.member_id, limit=10)]
     keys = pii.keyring()
-    attempts = [(a.made_at, a.outcome, keys.decrypt(a.notes_enc, context=NOTES_CONTEXT) if a.notes_enc else "")
-                for a in QueueRepository(session).attempts_of(request.id)]
+    attempts = [EarlierCall(a.made_at, reference, a.outcome,
+                            keys.decrypt(a.notes_enc, context=NOTES_CONTEXT) if a.notes_enc else "", email, a.call_at)
+                for a, reference, email in QueueRepository(session).earlier_calls(request, limit=20)]
     audit_service.record(session, actor=audit_service.staff_actor(session, staff_id), action="callback.details_viewed",
                          subject=f"callback:{request.id}", member=request.member_id is not None,
                          exposure=bool(exposures), notices=len(notices))
-    return CallSheet(request, opened.name, opened.phone, opened.passphrase, exposures, notices, attempts)
+    return CallSheet(request, opened.name, opened.phone, opened.passphrase, exposures, notices, attempts,
+                     shown_phone(opened.phone))
 
 
 # --- outcomes ------------------------------------------------------------------------------------------------

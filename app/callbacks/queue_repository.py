@@ -126,6 +126,19 @@ class QueueRepository(Repository[CallbackRequest]):
     def attempts_of(self, request_id: int) -> Sequence[CallbackAttempt]:
         return self.session.execute(select(A).where(A.request_id == request_id).order_by(A.id)).scalars().all()
 
+    def earlier_calls(self, request: CallbackRequest, *, limit: int) -> list[tuple[CallbackAttempt, str, str]]:
+        """(call, its request's reference, the agent's email): calls for this request and for any earlier one of
+        the same member or phone, newest first."""
+        from app.auth.models import StaffUser
+
+        same = or_(C.id == request.id, C.phone_index == request.phone_index)
+        if request.member_id is not None:
+            same = or_(same, C.member_id == request.member_id)
+        stmt = (select(A, C.reference, StaffUser.email).join(C, C.id == A.request_id)
+                .join(StaffUser, StaffUser.id == A.staff_id).where(same).order_by(A.made_at.desc(), A.id.desc())
+                .limit(limit))
+        return [(a, ref, email) for a, ref, email in self.session.execute(stmt)]
+
     def per_agent_since(self, since: datetime) -> list[tuple[int, str, int]]:
         """(staff id, outcome, count) of calls made since then."""
         stmt = select(A.staff_id, A.outcome, func.count()).where(A.made_at >= since).group_by(A.staff_id, A.outcome)

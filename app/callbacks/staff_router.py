@@ -18,6 +18,7 @@ from app.callbacks.models import Priority
 from app.callbacks.queue_repository import QueueRepository
 from app.db import read_only, utcnow
 from app.deps import SessionDep
+from app.errors import Conflict, NotFound
 from app.templating import render
 from app.web.deps import require_roles
 from app.web.forms import N_, Form, FormFields, FormResult, empty_form, parse_form
@@ -38,6 +39,29 @@ PRIORITIES = [(str(int(Priority.URGENT)), N_("Urgent or vulnerable")),
               (str(int(Priority.UNVERIFIED_URGENT)), N_("Not signed in: says urgent")),
               (str(int(Priority.UNVERIFIED)), N_("Not signed in"))]
 PRIORITY_NAMES = {int(k): v for k, v in PRIORITIES}
+# What the member asked to talk about, as the agent reads it, and a few lines to start the call with.
+TOPICS = {"affected": N_("Whether they are affected"), "bank": N_("Their bank or card details"),
+          "ni_number": N_("Their National Insurance number"), "scam": N_("A message they think is a scam"),
+          "other": N_("Something else")}
+SCRIPTS = {
+    "affected": N_("Tell them what we hold about them and what was exposed (below). Explain what we have done "
+                   "and what they should watch for. Point them to their status page for the details in writing."),
+    "bank": N_("Tell them which financial details were exposed. Advise them to call their bank on the number on "
+               "their card and to watch their statements. Never ask for a card number, PIN or password."),
+    "ni_number": N_("Tell them whether their National Insurance number was exposed. Advise them to watch for "
+                    "post or calls claiming to be from HMRC or DWP and to report identity fraud to Action Fraud."),
+    "scam": N_("Ask what the message said and how it arrived, without asking them to read out any code. Tell "
+               "them we never ask for passwords or payments. Offer to check it with the verify a message page."),
+    "other": N_("Ask how we can help. If it is not about the incident, tell them who can help instead."),
+}
+CHANNELS = {"email": N_("Email"), "sms": N_("Text message"), "letter": N_("Letter")}
+DELIVERY_STATUSES = {"queued": N_("waiting to be sent"), "sending": N_("being sent"), "sent": N_("sent"),
+                     "delivered": N_("delivered"), "failed": N_("could not be sent"), "bounced": N_("bounced"),
+                     "cancelled": N_("cancelled")}
+# What a supervisor's action did, shown on the overview after it (?done=...&request=...).
+DONE = {"reassigned": N_("%(reference)s is now with %(agent)s."),
+        "released": N_("%(reference)s is back in the queue."),
+        "priority": N_("%(reference)s now has the priority: %(priority)s.")}
 
 
 class OutcomeForm(Form):
@@ -95,12 +119,30 @@ def _call_page(request: Request, db: SessionDep, agent: StaffUser, request_id: i
     return render(request, "callbacks/staff_call.html", {
         "sheet": sheet, "form": form, "outcomes": [(v, gettext(t)) for v, t in OUTCOMES],
         "outcome_names": dict(OUTCOMES), "priorities": PRIORITY_NAMES,
+        "topic": TOPICS.get(sheet.request.topic, sheet.request.topic), "script": SCRIPTS.get(sheet.request.topic),
+        "channels": CHANNELS, "delivery_statuses": DELIVERY_STATUSES,
         "window": (callbacks.local_time(sheet.request.window_start, "en"),
                    callbacks.local_time(sheet.request.window_end, "en"))}, status_code=status)
 
 
-@router.get("/queue/overview")
-def overview_page(request: Request, db: SessionDep, supervisor: SupervisorDep) -> Response:
+def _done(request: Request, seen: overview_service.Overview) -> str | None:
+    """What the supervisor's last action did, from ?done=...&request=... (None if it names nothing shown)."""
+    action, raw_id = request.query_params.get("done", ""), request.query_params.get("request", "")
+    if action not in DONE or not raw_id.isdigit():
+        return None
+    gettext = _gettext(request)
+    claims = {r.id: (r, email) for r, email in seen.claims}
+    found = claims.get(int(raw_id)) or next(((r, "") for r in seen.waiting_list if r.id == int(raw_id)), None)
+    if found is None:
+        return None
+    shown, email = found
+    if action == "reassigned" and not email:
+        return None
+    return gettext(DONE[action]) % {"reference": shown.reference, "agent": email,
+                                    "priority": gettext(PRIORITY_NAMES.get(shown.priority, ""))}
+
+
+def _overview_page(request: Request, db: SessionDep, form: FormResult[Any], status: int = 200) -> Response:
     from app.auth.repository import StaffRepository
 
     seen = overview_service.overview(db)
@@ -108,10 +150,21 @@ def overview_page(request: Request, db: SessionDep, supervisor: SupervisorDep) -
               if u.active and u.role in (Role.AGENT.value, Role.SUPERVISOR.value)]
     gettext = _gettext(request)
     return render(request, "callbacks/staff_overview.html", {
-        "o": seen, "agents": agents, "refresh": REFRESH_SECONDS, "form": empty_form(),
+        "o": seen, "agents": agents, "refresh": REFRESH_SECONDS, "form": form,
         "priority_options": [(v, gettext(t)) for v, t in PRIORITIES],
         "priorities": PRIORITY_NAMES, "outcome_names": dict(OUTCOMES),
-        "now": utcnow()})
+        "done": _done(request, seen) if status == 200 else None, "now": utcnow()}, status_code=status)
+
+
+@router.get("/queue/overview")
+def overview_page(request: Request, db: SessionDep, supervisor: SupervisorDep) -> Response:
+    return _overview_page(request, db, empty_form())
+
+
+def _refused(request: Request, db: SessionDep, form: FormResult[Any], field: str, request_id: int) -> Response:
+    """The overview again (422) with the action's error by the control it came from (its id: field-request)."""
+    errors = {f"{field}-{request_id}": message for message in form.errors.values()}
+    return _overview_page(request, db, FormResult(errors=errors), status=422)
 
 
 @router.get("/queue/{request_id}")
@@ -153,14 +206,29 @@ def reassign(request: Request, db: SessionDep, supervisor: SupervisorDep, reques
              fields: FormFields) -> Response:
     form = parse_form(ReassignForm, fields, request)
     if form.ok and form.data is not None:
-        queue.reassign(db, request_id=request_id, to_staff_id=form.data.agent, actor=supervisor.email)
-    return _see("/staff/queue/overview")
+        try:
+            queue.reassign(db, request_id=request_id, to_staff_id=form.data.agent, actor=supervisor.email)
+        except queue.AgentBusy:
+            form.add_error("agent", _gettext(request)("That agent is already on a call: choose another, or "
+                                                      "release their request first"))
+        except NotFound:
+            form.add_error("agent", _gettext(request)("Choose an agent"))
+        except Conflict:
+            form.add_error("agent", _gettext(request)("This request is closed: it cannot be reassigned"))
+        else:
+            return _see(f"/staff/queue/overview?done=reassigned&request={request_id}")
+    return _refused(request, db, form, "agent", request_id)
 
 
 @router.post("/queue/{request_id}/release")
 def release(request: Request, db: SessionDep, supervisor: SupervisorDep, request_id: int) -> Response:
-    queue.release(db, request_id=request_id, actor=supervisor.email)
-    return _see("/staff/queue/overview")
+    try:
+        queue.release(db, request_id=request_id, actor=supervisor.email)
+    except Conflict:
+        form: FormResult[Any] = FormResult(errors={"release": _gettext(request)(
+            "Nobody is calling this request any more, so there was nothing to release")})
+        return _refused(request, db, form, "release", request_id)
+    return _see(f"/staff/queue/overview?done=released&request={request_id}")
 
 
 @router.post("/queue/{request_id}/priority")
@@ -168,8 +236,13 @@ def reprioritise(request: Request, db: SessionDep, supervisor: SupervisorDep, re
                  fields: FormFields) -> Response:
     form = parse_form(PriorityForm, fields, request)
     if form.ok and form.data is not None:
-        queue.reprioritise(db, request_id=request_id, priority=form.data.priority, actor=supervisor.email)
-    return _see("/staff/queue/overview")
+        try:
+            queue.reprioritise(db, request_id=request_id, priority=form.data.priority, actor=supervisor.email)
+        except (Conflict, NotFound):
+            form.add_error("priority", _gettext(request)("This request is closed: its priority cannot change"))
+        else:
+            return _see(f"/staff/queue/overview?done=priority&request={request_id}")
+    return _refused(request, db, form, "priority", request_id)
 
 
 # --- branch viewers ------------------------------------------------------------------------------------------------

@@ -25,6 +25,9 @@ from app.web.models import WebSession
 KINDS = ("staff", "member")
 # last_seen_at is written at most this often: the idle timeout is minutes, a write per page is waste.
 TOUCH_EVERY = timedelta(seconds=30)
+# A page that refreshes itself (static/js/refresh.js) says so with this header: such a request is not activity,
+# so an open tab does not keep an idle session alive. Sending it can only shorten the sender's own session.
+BACKGROUND_HEADER = "x-background-refresh"
 
 
 class WebSessionRepository(Repository[WebSession]):
@@ -99,7 +102,8 @@ def current_session(db: Session, request: Request) -> WebSession | None:
     now = utcnow()
     if found is not None and not is_live(found, now=now):
         found = None
-    if found is not None and now - found.last_seen_at >= TOUCH_EVERY:
+    background = request.headers.get(BACKGROUND_HEADER) == "1"
+    if found is not None and now - found.last_seen_at >= TOUCH_EVERY and not background:
         found.last_seen_at = now
     state.web_session = found
     return found
