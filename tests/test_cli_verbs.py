@@ -21,6 +21,7 @@ from sqlalchemy import select
 from app.audit.models import AuditEvent
 from app.auth import service as auth_service
 from app.auth.models import Role, StaffUser
+from app.branches.models import Branch
 from app.db import default_session_factory, session_scope
 from app.demo.service import load_demo
 from app.incidents.models import Incident, IncidentGuidance, IncidentQuestion, IncidentUpdate
@@ -156,6 +157,9 @@ def test_every_staff_verb_works_for_a_proved_admin_in_a_new_process(demo: None) 
 
     portal("staff", "reset-second-factor", "--email", viewer.email, by=new_staff())
     assert not one(StaffUser, email=viewer.email).enrolled
+
+    portal("staff", "set-branch", viewer.email, "gwent", by=new_staff())
+    assert one(Branch, id=one(StaffUser, email=viewer.email).branch_id).code == "gwent"
 
     assert "sessions of" in portal("staff", "end-sessions", "--email", viewer.email, by=new_staff())
     assert audited("staff.sessions_ended")
