@@ -23,6 +23,8 @@ from app.web.limits import enforce
 
 router = APIRouter()
 
+# Who made a request: its reference with a keyed hash of it (a cookie anyone can set must not open a request
+# whose reference they guessed or overheard, nor show its phone).
 DONE_COOKIE = "portal_callback"
 REPEAT = "repeat"  # the done page for a phone that already had an open request
 PROBLEMS = {
@@ -106,6 +108,13 @@ class CancelForm(Form):
     phone: str = Field(max_length=30)
 
 
+def _remember(response: Response, reference: str | None) -> None:
+    """The requester's cookie: their request's reference, signed (or REPEAT for the neutral page)."""
+    value = service.done_token(reference) if reference is not None else REPEAT
+    response.set_cookie(DONE_COOKIE, value, max_age=3600, path="/callback", httponly=True, samesite="lax",
+                        secure=get_settings().https)
+
+
 def _local_input(value: datetime) -> str:
     return value.astimezone(service.LOCAL).strftime("%Y-%m-%dT%H:%M")
 
@@ -181,19 +190,18 @@ def callback_submit(request: Request, session: SessionDep, fields: FormFields,
             if outcome.request is not None and not outcome.created:
                 return RedirectResponse("/callback", status_code=303)  # the member's own open request
             response = RedirectResponse("/callback/done", status_code=303)
-            value = outcome.request.reference if outcome.request is not None else REPEAT
-            response.set_cookie(DONE_COOKIE, value, max_age=3600, path="/callback", httponly=True, samesite="lax",
-                                secure=get_settings().https)
+            _remember(response, outcome.request.reference if outcome.request is not None else None)
             return response
     return _form_page(request, form, status_code=422)
 
 
 @router.get("/callback/done")
 def callback_done(request: Request, session: SessionDep, changed: str = "") -> Response:
-    value = request.cookies.get(DONE_COOKIE)
+    value = request.cookies.get(DONE_COOKIE) or ""
     if value == REPEAT:
         return render(request, "callbacks/repeat.html")
-    found = service.by_reference(session, reference=value) if value else None
+    reference = service.reference_of_done_token(value)
+    found = service.by_reference(session, reference=reference) if reference else None
     if found is None:
         return RedirectResponse("/callback", status_code=303)
     return render(request, "callbacks/done.html", {
@@ -208,9 +216,8 @@ def _own(request: Request, session: Any, web_session: Any, reference: str) -> An
     if not reference or not service.well_formed_reference(reference):
         return None
     found = service.owned_request(session, member_id=_member_id(web_session), reference=reference)
-    cookie = request.cookies.get(DONE_COOKIE) or ""
-    if found is None and cookie and cookie != REPEAT and service.normalise_reference(cookie) == \
-            service.normalise_reference(reference):
+    made = service.reference_of_done_token(request.cookies.get(DONE_COOKIE) or "")
+    if found is None and made is not None and made == service.normalise_reference(reference):
         found = service.by_reference(session, reference=reference)
     return found if found is not None and found.status in service.OPEN_STATUSES else None
 
@@ -317,7 +324,6 @@ def change_submit(request: Request, session: SessionDep, fields: FormFields,
             form.add_error(exc.field, _problem(request, exc))
         else:
             response = RedirectResponse("/callback/done?changed=1", status_code=303)
-            response.set_cookie(DONE_COOKIE, changed.reference, max_age=3600, path="/callback", httponly=True,
-                                samesite="lax", secure=get_settings().https)
+            _remember(response, changed.reference)
             return response
     return _change_page(request, form, found, back=_back(web_session), status_code=422)

@@ -49,12 +49,23 @@ def test_anyone_can_ask_for_a_call_back_and_cancel_it(page, live_server: str) ->
     # The confirmation text reached the phone given, with the reference.
     wait_for_text_to("+447700900951", reference, after=before)
 
+    # Change the time: the form comes filled in for whoever made the request.
+    page.get_by_role("link", name="Change the time").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Change the time of your call")
+    axe_clean(page)
+    later_start, later_end = window(days=2)
+    page.get_by_label("From").fill(later_start)
+    page.get_by_label("Until").fill(later_end)
+    page.get_by_role("button", name="Change the time").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("We have changed the time of your call")
+    expect(page.locator(".reference")).to_have_text(reference)
+
+    # Cancelling asks first, with the request shown; nothing to type.
     page.get_by_role("link", name="Cancel this request").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Cancel a callback request")
+    expect(page.get_by_text("Are you sure you want to cancel this request?")).to_be_visible()
     axe_clean(page)
-    page.get_by_label("Reference").fill(reference.lower())
-    page.get_by_label("The phone number you gave us").fill("+44 7700 900951")
-    page.get_by_role("button", name="Cancel the request").click()
+    page.get_by_role("button", name="Yes, cancel the request").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your request is cancelled")
     axe_clean(page)
 
@@ -95,8 +106,20 @@ def test_a_signed_in_member_finds_the_form_filled_in_and_sees_their_request(
     expect(page.get_by_role("heading", level=1)).to_have_text("You have already asked us to call you")
     expect(page.locator(".reference")).to_have_text(reference)
     axe_clean(page)
-    page.get_by_role("button", name="Cancel this request").click()
+    # Their status page shows the request, with change and cancel; cancelling asks first.
+    page.goto(live_server + "/status")
+    section = page.locator("section.callback")
+    expect(section.locator(".reference")).to_have_text(reference)
+    expect(section).to_contain_text("Waiting for our call")
+    axe_clean(page)
+    section.get_by_role("link", name="Cancel this request").click()
+    page.get_by_role("link", name="No, keep it").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your status")
+    page.locator("section.callback").get_by_role("link", name="Cancel this request").click()
+    page.get_by_role("button", name="Yes, cancel the request").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your request is cancelled")
+    page.goto(live_server + "/status")
+    expect(page.locator("section.callback")).to_contain_text("Cancelled")
 
 
 def test_in_welsh_on_a_320_pixel_phone_without_javascript(browser, live_server: str) -> None:  # type: ignore[no-untyped-def]
@@ -126,7 +149,8 @@ def test_in_welsh_on_a_320_pixel_phone_without_javascript(browser, live_server: 
         context.close()
 
 
-@pytest.mark.parametrize("path", ["/callback?lang=en", "/callback?lang=cy", "/callback/cancel?lang=cy"])
+@pytest.mark.parametrize("path", ["/callback?lang=en", "/callback?lang=cy", "/callback/cancel?lang=cy",
+                                  "/callback/change?lang=cy"])
 def test_no_axe_violations_on_the_forms_with_errors(page, live_server: str, path: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(live_server + path)
     page.locator("form[method=post] button[type=submit]").first.click()

@@ -30,7 +30,8 @@ def code_worker(live_server: str) -> Iterator[None]:
     # Senders are built once per process: build them again for this module's database.
     transactional_tasks.email_sender.cache_clear()
     transactional_tasks.sms_sender.cache_clear()
-    worker = dramatiq.Worker(broker, queues={Queues.TRANSACTIONAL}, worker_threads=2, worker_timeout=100)
+    worker = dramatiq.Worker(broker, queues={Queues.TRANSACTIONAL, Queues.MESSAGES}, worker_threads=2,
+                             worker_timeout=100)
     worker.start()
     yield
     worker.stop()

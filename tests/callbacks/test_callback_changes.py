@@ -72,6 +72,18 @@ def test_a_stranger_with_the_link_sees_neither_the_phone_nor_the_time(web: TestC
             assert 'name="phone" type="tel" value=""' in page.text, "the phone must be typed"
 
 
+def test_a_cookie_set_by_hand_to_someones_reference_opens_nothing(web: TestClient, session: Session,
+                                                                   app) -> None:  # type: ignore[no-untyped-def]
+    ask(web)
+    request = the_request(session)
+    with TestClient(app, follow_redirects=False) as stranger:
+        stranger.cookies.set("portal_callback", request.reference, path="/callback")
+        done = stranger.get("/callback/done")
+        assert done.status_code == 303 and done.headers["location"] == "/callback"
+        page = stranger.get(f"/callback/cancel?reference={request.reference}")
+        assert "7700900777" not in page.text and "Are you sure" not in page.text
+
+
 def test_the_requester_changes_the_time_and_is_told(web: TestClient, session: Session,
                                                    session_factory: sessionmaker[Session]) -> None:
     ask(web)

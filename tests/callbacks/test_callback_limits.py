@@ -25,7 +25,7 @@ from app.notices.transactional.models import TransactionalMessage
 from app.providers import outbox
 from tests.callbacks.queue_helpers import agent
 from tests.callbacks.test_callbacks import window
-from tests.lookup.helpers import member, post, run_jobs
+from tests.lookup.helpers import last_code, member, post, run_jobs
 
 FIELDS = {"name": "Lee", "topic": "other", "passphrase": "kestrel"}
 
@@ -196,3 +196,21 @@ def test_urgent_from_strangers_never_outranks_a_verified_member(session: Session
     me = agent(session)
     first = queue.take_next(session, staff_id=me.id)
     assert first is not None and first.id == plain.id, "the verified member is called before any stranger"
+
+
+def test_a_signed_in_members_own_phone_on_file_is_not_held_by_the_ceiling(
+        app: FastAPI, session: Session, session_factory: sessionmaker[Session],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    member(session, "C320001", email="", phone="07700 900781")  # no email: confirmations go by text
+    with settings(monkeypatch, CALLBACK_UNKNOWN_TEXTS_PER_HOUR="0"), visitor(app, 700) as web:
+        post(web, "/check", {"identifier": "C320001"})
+        run_jobs(session_factory)
+        assert post(web, "/check/code", {"code": last_code(session, "+447700900781")}).status_code == 303
+        assert ask(web, "07700 900781").status_code == 303
+        run_jobs(session_factory)
+        confirmation = outbox.latest(session, to="+447700900781", last=1)[0]
+        assert "CB-" in confirmation.body, "a member's own number on file is not a stranger's"
+        with visitor(app, 701) as stranger:
+            assert ask(stranger, "07700 900782").status_code == 303
+        run_jobs(session_factory)
+        assert outbox.latest(session, to="+447700900782") == [], "a number not on file waits for the next hour"
