@@ -86,7 +86,7 @@ def _print_logins(logins: list[Any]) -> None:
         file = Path(url.database).resolve()
         database = str(file.relative_to(Path.cwd()) if file.is_relative_to(Path.cwd()) else file)
     out.print(f"Lost one? Another admin gives that person a one-time link to choose a new password and set up a new"
-              f" authenticator: {_command()} staff reset-second-factor --email EMAIL --by ADMIN_EMAIL. Lost them all"
+              f" authenticator: {_command()} staff reset-second-factor EMAIL --by ADMIN_EMAIL. Lost them all"
               f" on a demo database? Stop the portal, delete {database} and start again.",
               markup=False, highlight=False)
     out.print()

@@ -155,7 +155,7 @@ def test_every_staff_verb_works_for_a_proved_admin_in_a_new_process(demo: None) 
     portal("staff", "set-role", "--email", viewer.email, "--role", "supervisor", by=new_staff())
     assert one(StaffUser, email=viewer.email).role == "supervisor"
 
-    portal("staff", "reset-second-factor", "--email", viewer.email, by=new_staff())
+    portal("staff", "reset-second-factor", viewer.email, by=new_staff())
     assert not one(StaffUser, email=viewer.email).enrolled
 
     portal("staff", "set-branch", viewer.email, "gwent", by=new_staff())
