@@ -112,3 +112,42 @@ def test_the_hours_are_in_welsh_on_the_welsh_form(web: TestClient) -> None:
     page = web.get("/callback?lang=cy")
     assert "Dydd Llun i ddydd Gwener" in page.text and "Ar gau" in page.text
     assert "Monday to Friday" not in page.text and "Closed" not in page.text
+
+
+SPANS = ["closed", "00:00-24:00", "08:00-20:00", "09:30-13:00", "07:15-07:45", "19:00-21:00"]
+
+
+@pytest.mark.parametrize("weekday,weekend,bank", [("08:00-20:00", "09:30-13:00", "closed"),
+                                                  ("07:15-07:45", "closed", "19:00-21:00"),
+                                                  ("00:00-24:00", "00:00-24:00", "00:00-24:00")])
+def test_the_default_window_is_always_one_the_form_accepts(monkeypatch: pytest.MonkeyPatch, weekday: str,
+                                                           weekend: str, bank: str) -> None:
+    """Whatever the time (across both clock changes) and the hours, the suggested window is accepted and open."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    monkeypatch.setenv("PORTAL_HELPLINE_HOURS_WEEKDAY", weekday)
+    monkeypatch.setenv("PORTAL_HELPLINE_HOURS_WEEKEND", weekend)
+    monkeypatch.setenv("PORTAL_HELPLINE_HOURS_BANK_HOLIDAY", bank)
+    monkeypatch.setenv("PORTAL_BANK_HOLIDAYS", "2026-03-30,2026-10-26,2026-12-25")
+    get_settings.cache_clear()
+    start_of_year = datetime(2026, 1, 1, tzinfo=hours.UTC)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.integers(min_value=0, max_value=365 * 24 * 60))
+    def check(minutes: int) -> None:
+        now = start_of_year + timedelta(minutes=minutes)
+        slot = hours.next_open_slot(now, shortest=service.MIN_WINDOW)
+        assert slot is not None
+        start, end = slot
+        assert now < start and service.MIN_WINDOW <= end - start <= hours.DEFAULT_LENGTH
+        service.check_window(start, end, now=now)  # accepted: raises if not
+        assert hours.first_open_moment(start, end) == start, "open from its first minute"
+        spans = [hours.open_on(start.astimezone(UK).date() + timedelta(days=d)) for d in (-1, 0)]
+        assert any(s is not None and s[0] <= start and end <= s[1] for s in spans), "within one opening"
+
+    try:
+        check()
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()

@@ -214,3 +214,17 @@ def test_a_signed_in_members_own_phone_on_file_is_not_held_by_the_ceiling(
             assert ask(stranger, "07700 900782").status_code == 303
         run_jobs(session_factory)
         assert outbox.latest(session, to="+447700900782") == [], "a number not on file waits for the next hour"
+
+
+@pytest.mark.parametrize("field,value", [("reference", "<script>alert(1)</script>"), ("reference", "' OR 1=1 --"),
+                                         ("window_start", "\u202e2026-12-24T18:30"), ("window_end", "99999-01-01"),
+                                         ("phone", "😀"), ("reference", "CB-" + "Z" * 17)])
+def test_the_change_form_refuses_nonsense_with_a_form_error(web: TestClient, session: Session, field: str,
+                                                            value: str) -> None:
+    ask(web, "07700 900790")
+    request = session.execute(select(CallbackRequest)).scalars().one()
+    fields = {"reference": request.reference, "phone": "07700 900790", **window(), field: value}
+    answer = post(web, "/callback/change", fields, form_page="/callback/change")
+    assert 400 <= answer.status_code < 500 and "<script>alert" not in answer.text
+    for path in (f"/callback/change?reference={value}", f"/callback/cancel?reference={value}"):
+        assert web.get(path).status_code == 200
