@@ -38,9 +38,11 @@
   if (status) { status.hidden = false; }
   show();
 
+  // A page showing a form's errors is being worked on: it is not replaced under the person fixing them.
+  var errors = !!document.querySelector("[data-module='error-summary']");
   function busy() {
     var el = document.activeElement;
-    return !!el && el !== document.body && holder.contains(el);
+    return errors || (!!el && el !== document.body && holder.contains(el));
   }
 
   var inFlight = false;
