@@ -177,3 +177,40 @@ def test_an_agent_moving_a_members_call_tells_them_by_email(app, session: Sessio
     email = outbox.latest(session, to="c2@kent.example.org", last=1)[0]
     assert request.reference in email.body and "19:00" in email.body
     assert outbox.latest(session, to="+447700900332") == [], "a member with an email is not texted as well"
+
+
+def test_no_english_on_the_welsh_change_cancel_and_status_pages(
+        web: TestClient, session: Session, session_factory: sessionmaker[Session]) -> None:
+    from tests.lookup.test_welsh import english_left
+
+    sign_in(web, session, session_factory, "C300009", "c9@kent.example.org", "07700 900339")
+    web.get("/status?lang=cy")
+    ask(web, phone="07700 900339")
+    request = the_request(session)
+    pages = {"status": web.get("/status").text, "existing": web.get("/callback").text,
+             "change": web.get(f"/callback/change?reference={request.reference}").text,
+             "confirm cancel": web.get(f"/callback/cancel?reference={request.reference}").text}
+    pages["change refused"] = post(web, "/callback/change", {
+        "reference": request.reference, "phone": "07700 900339",
+        "window_start": tomorrow_at("01:00"), "window_end": tomorrow_at("03:00")}, form_page="/status").text
+    pages["abroad"] = post(web, "/callback", {"name": "Rhys", "phone": "+371 21 234 567", "topic": "other",
+                                              "passphrase": "barcud", **window()}, form_page="/status").text
+    with TestClient(web.app, follow_redirects=False) as requester:
+        requester.get("/callback?lang=cy")
+        ask(requester, phone="07700 900338")
+        pages["done"] = requester.get("/callback/done").text
+        changed = post(requester, "/callback/change", {
+            "reference": requester.get("/callback/done").text.split('class="reference">')[1][:12],
+            "phone": "07700 900338", **window()}, form_page="/callback/change")
+        pages["changed"] = requester.get(changed.headers["location"]).text
+        pages["public change"] = requester.get("/callback/change").text
+    web.post("/callback/cancel", data={"csrf_token": re.search(r'name="csrf_token" value="([0-9a-f]+)"',
+                                                              pages["confirm cancel"]).group(1),  # type: ignore[union-attr]
+                                       "reference": request.reference, "phone": "07700 900339"})
+    pages["status cancelled"] = web.get("/status").text
+    for name, page in pages.items():
+        assert 'lang="cy"' in page, name
+        assert not english_left(page), (name, english_left(page))
+    assert "ar gau am yr holl amser" in pages["change refused"]
+    assert "Y Deyrnas Unedig" in pages["abroad"], pages["abroad"][-3000:]
+    assert "Wedi&#39;i ganslo" in pages["status cancelled"]
