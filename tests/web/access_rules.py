@@ -59,6 +59,8 @@ RULES: dict[tuple[str, str], Any] = {
     ("GET", "/callback/cancel"): PUBLIC,
     ("POST", "/callback/cancel"): PUBLIC,
     ("GET", "/callback/cancelled"): PUBLIC,
+    ("GET", "/callback/change"): PUBLIC,
+    ("POST", "/callback/change"): PUBLIC,
     # staff sign-in (app/auth/router.py)
     ("GET", "/staff/login"): PUBLIC,
     ("POST", "/staff/login"): PUBLIC,
