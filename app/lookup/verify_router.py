@@ -35,7 +35,7 @@ class VerifyMessageForm(Form):
     def _shape(cls, value: str) -> str:
         if verify.looks_like_callback_reference(value):
             raise ValueError(N_("A reference starting CB- is the reference of a callback request, which you give us "
-                                "when we call. To check a message, enter the reference at the end of the message, "
+                                "when we call. To check a message, enter the message's reference code, "
                                 "like 7K2Q-9M4T-XH3D."))
         canonical = verify.canonical_reference(value)
         if canonical is None:

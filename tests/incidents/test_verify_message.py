@@ -235,7 +235,7 @@ def test_a_callback_reference_is_explained_and_says_nothing_about_any_request(
 
 def test_the_advice_on_the_page_matches_what_we_send(client: TestClient) -> None:
     page = visible_text(client.get("/verify-message").text)
-    assert "Every email and text message we send ends with a reference code" in page
+    assert "Every email and text message we send has a reference code, like 7K2Q-9M4T-XH3D" in page
     assert "one-time codes and callback confirmations" in page and "starting CB-" in page
     assert "If the message has no reference code" in page
 
