@@ -204,9 +204,11 @@ def request_callback(
     if taken is not None:
         if member_id is not None and taken.member_id == member_id:
             return CallbackOutcome(taken, created=False)
-        _reconfirm(session, taken, now=now, reconfirm_after=timedelta(minutes=settings.CALLBACK_RECONFIRM_MINUTES))
+        # The audit record first: its chain lock, held until commit, makes the text limits' counts exact.
         audit_service.record(session, actor=_actor(member_id), action="callback.repeated",
                              subject=f"callback:{taken.id}")
+        session.refresh(taken)  # another repeat may have re-sent it while this one waited for the lock
+        _reconfirm(session, taken, now=now, reconfirm_after=timedelta(minutes=settings.CALLBACK_RECONFIRM_MINUTES))
         return CallbackOutcome(None, created=False, phone_has_open_request=True)
     priority = _priority(session, member_id=member_id, urgent=urgent)
     keys = pii.keyring()
@@ -229,6 +231,7 @@ def request_callback(
         if again is not None:
             return CallbackOutcome(again, created=False)
         return CallbackOutcome(None, created=False, phone_has_open_request=True)
+    # The audit record first: its chain lock, held until commit, makes the text limits' counts exact.
     audit_service.record(session, actor=_actor(member_id), action="callback.requested",
                          subject=f"callback:{request.id}", priority=int(priority), urgent=urgent,
                          member=member_id is not None)
