@@ -218,17 +218,19 @@ def check_code(session: Session, *, token: str | None, code: str) -> CodeCheck:
     typed = hashing.code_hash(challenge.id, code)
     right = (hashing.same(challenge.code_hash or "-" * 64, typed) and challenge.code_hash is not None
              and challenge.member_id is not None)
+    # Every code typed is a try, the right one too: what others checking this identifier see next must
+    # not depend on whether someone got in.
+    challenge.attempts += 1
+    locked = challenge.attempts >= settings.CHECK_CODE_TRIES
+    if locked:
+        challenge.status = ChallengeStatus.LOCKED
     if not right:
-        challenge.attempts += 1
-        locked = challenge.attempts >= settings.CHECK_CODE_TRIES
-        if locked:
-            challenge.status = ChallengeStatus.LOCKED
         audit_service.record(session, actor=PUBLIC, action="check.code_wrong", subject=f"challenge:{challenge.id}",
                              identifier=challenge.identifier_hash, attempts=challenge.attempts)
         return CodeCheck(None, "locked" if locked else "wrong")
     assert challenge.member_id is not None
-    # Used up, in the worker's column only: to everyone else the check looks as it did (a stranger's
-    # code is never used), and the member's next check gets a new code from the worker.
+    # Used up, in the worker's column only: to everyone else the check looks as a stranger's would (a
+    # stranger's code is never used), and the member's next check gets a new code from the worker.
     challenge.code_hash = None
     challenge.verified_at = now
     audit_service.record(session, actor=f"member:{challenge.member_id}", action="check.verified",
