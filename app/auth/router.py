@@ -59,10 +59,11 @@ def _see(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
 
 
-def _refused(request: Request, template: str, form: FormResult[Any], field: str, context: dict[str, Any]) -> Response:
+def _refused(request: Request, template: str, form: FormResult[Any], field: str, context: dict[str, Any], *,
+             message: str = auth_service.GENERIC_REFUSAL) -> Response:
     from app.i18n import translations
 
-    form.add_error(field, translations(getattr(request.state, "lang", "en")).gettext(auth_service.GENERIC_REFUSAL))
+    form.add_error(field, translations(getattr(request.state, "lang", "en")).gettext(message))
     return render(request, template, {"form": form, **context}, status_code=422)
 
 
@@ -146,7 +147,12 @@ def code(request: Request, db: SessionDep, fields: FormFields, client: ClientAdd
         return render(request, "staff/login_code.html", {"form": form, "next": next_path}, status_code=422)
     device_id = _device_id(request, db, user.email)
     _limit(request, device_id)
-    if not auth_service.check_code(db, user=user, code=form.data.code, client=client, device_id=device_id):
+    checked = auth_service.verify_code(db, user=user, code=form.data.code, client=client, device_id=device_id)
+    if checked is auth_service.CodeCheck.JUST_USED:
+        # A right code whose 30 seconds were used already (a second sign-in at once): say so; not a guess.
+        return _refused(request, "staff/login_code.html", form, "code", {"next": next_path},
+                        message=auth_service.CODE_JUST_USED)
+    if checked is not auth_service.CodeCheck.ACCEPTED:
         _failure(request, device_id)
         return _refused(request, "staff/login_code.html", form, "code", {"next": next_path})
     return _signed_in(request, db, user, next_path)
