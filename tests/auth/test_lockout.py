@@ -156,3 +156,20 @@ def test_a_pattern_of_failures_against_one_account_raises_an_alert(
     assert alerts() == before + 1
     logged = [r.getMessage() for r in caplog.records if "staff sign-in alert" in r.getMessage()]
     assert len(logged) == 1 and "staff:" in logged[0] and pat.email not in logged[0]
+
+
+def test_in_production_the_sign_in_cookies_are_host_only_even_behind_plain_http(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.auth import devices, pending
+    from app.config import get_settings
+
+    for name, value in {"ENV": "production", "PUBLIC_BASE_URL": "http://portal.example.org",
+                        "SECRET_KEY": "k" * 40, "AUDIT_KEY": "a" * 40, "PII_KEY": "k1:" + "B" * 43 + "="}.items():
+        monkeypatch.setenv(f"PORTAL_{name}", value)
+    get_settings.cache_clear()
+    try:
+        assert devices.cookie_name() == "__Host-portal_device"
+        assert pending.cookie_name() == "__Host-portal_signin"
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
