@@ -36,10 +36,22 @@ def record_outcome(session: Session, campaign_id: int, rows: dict[int, Any], out
             changed = repo.mark_failed(ids, exc.code, f"gave up after {attempts} attempts: {exc.reason}", now)
             failed_email.extend(i for i in changed if rows[i].channel == Channel.EMAIL)
         else:
-            repo.mark_retry(ids, now + timedelta(seconds=backoff(attempts, exc.retry_after)), exc.code, exc.reason,
-                            now)
+            # Only rows still under this sender's lease (each lease counts an attempt). A record repeated after
+            # a blip lost the answer to its COMMIT would otherwise take back a row another sender has leased
+            # since, and a third sender would send it again.
+            next_at = now + timedelta(seconds=backoff(attempts, exc.retry_after))
+            for held, group in _by_attempts(ids, rows).items():
+                repo.mark_retry(group, next_at, exc.code, exc.reason, now, attempts=held)
     for ids, code, reason in outcome.failed:
         changed = repo.mark_failed(ids, code, reason, now)
         failed_email.extend(i for i in changed if rows[i].channel == Channel.EMAIL)
     if failed_email:
         plan_sms_fallback(session, failed_email)
+
+
+def _by_attempts(ids: list[int], rows: dict[int, Any]) -> dict[int, list[int]]:
+    """The ids grouped by the attempt count their lease gave them."""
+    groups: dict[int, list[int]] = {}
+    for i in ids:
+        groups.setdefault(rows[i].attempts, []).append(i)
+    return groups

@@ -185,10 +185,12 @@ class DeliveryRepository:
             self.session.connection().execute(stmt, [{"b_id": i, "b_pmid": provider_ids.get(i)} for i in ids])
 
     def mark_retry(self, ids: Sequence[int], next_attempt_at: datetime, code: str | None, error: str,
-                   now: datetime) -> None:
+                   now: datetime, *, attempts: int | None = None) -> None:
+        """Queue leased deliveries again; with `attempts`, only while still under the lease that counted them."""
+        held = [] if attempts is None else [D.c.attempts == attempts]
         for chunk in _chunks(ids):
             self.session.execute(
-                update(D).where(self._any(D.c.id, chunk), D.c.status == DeliveryStatus.SENDING)
+                update(D).where(self._any(D.c.id, chunk), D.c.status == DeliveryStatus.SENDING, *held)
                 .values(status=DeliveryStatus.QUEUED, lease_until=None, next_attempt_at=next_attempt_at,
                         error_code=code, error=error[:500], updated_at=now))
 

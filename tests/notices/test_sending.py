@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import utcnow
+from app.db import session_scope, utcnow
 from app.kit.ratelimit import LocalLimiter
 from app.members import service as member_service
-from app.notices import leasing, reconciling, sending, service
+from app.notices import leasing, reconciling, recording, senders, sending, service
 from app.notices.models import CampaignStatus, Channel, Delivery, DeliveryStatus
 
 from .conftest import APPROVER, deliveries, make_due, statuses
@@ -246,3 +246,40 @@ def test_an_sms_lease_near_the_end_leaves_rows_for_the_other_senders(
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_a_retry_recorded_again_after_its_commit_answer_was_lost_leaves_the_next_lease_alone(
+        session: Session, session_factory: Any, sending_campaign: Any, twilio_fake: Any, twilio_sender: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A short database blip can drop the answer to a record's COMMIT: the sender cannot tell it committed and
+    records the same results again once the database is back. By then the retried SMS may be leased (and on
+    its way) to another sender; the repeated record must not put it back in the queue for a third."""
+    from app.config import get_settings
+
+    monkeypatch.setenv("PORTAL_TWILIO_MESSAGES_PER_SECOND", "100000")  # one chunk takes the whole branch
+    get_settings.cache_clear()
+    try:
+        campaign = sending_campaign(channels=(Channel.SMS,), branches=["kent"])
+        twilio_fake.fail_next(1, status=503)  # the provider turns the first SMS away for now
+        chunk = leasing.lease_chunk(session_factory, campaign.id, "sms")  # sender A
+        assert isinstance(chunk, leasing.Leased)
+        record = sending.Recorder(session_factory, campaign.id, "sms", {r.id: r for r in chunk.rows})
+        outcome = senders.send_sms_chunk(chunk, twilio_sender, FAST, record)
+        assert record.finish() and len(outcome.retry) == 1
+        [([retried], _)] = outcome.retry
+        make_due(session, campaign.id)
+        again = leasing.lease_chunk(session_factory, campaign.id, "sms")  # sender B takes the retry
+        assert isinstance(again, leasing.Leased) and [r.id for r in again.rows] == [retried]
+        # A's record of the retry committed, but its answer was lost in the blip: A records it once more.
+        with session_scope(session_factory) as s:
+            recording.record_outcome(s, campaign.id, record.rows, senders.Outcome(retry=outcome.retry))
+        make_due(session, campaign.id)
+        run(session_factory, campaign.id, "sms", sms=twilio_sender)  # sender C
+        senders.send_sms_chunk(again, twilio_sender, FAST,
+                               sending.Recorder(session_factory, campaign.id, "sms", {r.id: r for r in again.rows}))
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    callbacks = [m.status_callback for m in twilio_fake.messages]
+    assert sum(1 for c in callbacks if c.endswith(f"?d={retried}")) == 1, "the member gets the SMS once"
+    assert len(callbacks) == len(set(callbacks)) == len(chunk.rows)
