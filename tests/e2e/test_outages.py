@@ -1,5 +1,6 @@
 """Outages of PostgreSQL and of Redis mid-campaign, each seen only by this test's stack: its workers reach
-the shared servers through a loopback proxy that the test cuts for twenty seconds and restores.
+the shared servers through a loopback proxy that the test cuts for twenty seconds and restores, or cuts
+for a few seconds just as a chosen statement or its COMMIT goes by.
 
 What an operator would notice: sending resumes soon after the outage ends, the campaign completes, and
 no member gets the same message twice.
