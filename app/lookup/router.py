@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from pydantic import Field, field_validator
 from starlette.responses import RedirectResponse, Response
 
+from app.callbacks import service as callback_service
 from app.config import get_settings
 from app.deps import SessionDep
 from app.i18n import translations
@@ -149,7 +150,10 @@ def code_resend(request: Request, session: SessionDep) -> Response:
 @router.get("/status")
 def status_page(request: Request, session: SessionDep, member: MemberDep) -> Response:
     status = service.member_status(session, member_id=member.member_id, language=_lang(request))
-    response = render(request, "lookup/status.html", {"status": status})
+    callback = callback_service.member_callback(session, member_id=member.member_id)
+    when = {} if callback is None else {"start": callback_service.local_time(callback.start, _lang(request)),
+                                        "end": callback_service.local_time(callback.end, _lang(request))}
+    response = render(request, "lookup/status.html", {"status": status, "callback": callback, **when})
     response.headers["Cache-Control"] = "no-store"
     return response
 
