@@ -118,3 +118,30 @@ def test_an_inactive_account_cannot_sign_in(session: Session, make_staff: Callab
     created = make_staff(role=Role.AGENT)
     created.user.active = False
     assert sign_in(session, "pat@example.org", PASSWORD, code_at(created.totp_secret, now())) is None
+
+
+def test_a_browser_that_signed_in_before_has_its_own_roomier_counter(session: Session, make_staff: Callable,
+                                                                      tight_limits: None) -> None:
+    from app.auth import devices
+
+    created = make_staff()
+    token = devices.remember_device(session, user=created.user, token=None)
+    device = devices.known_device(session, token=token, email=" PAT@example.org")
+    assert device is not None and devices.known_device(session, token=token, email="sam@example.org") is None
+    t = now()
+
+    def attempt(password: str, **where) -> bool:  # type: ignore[no-untyped-def]
+        return auth_service.check_password(session, email="pat@example.org", password=password, client=CLIENT,
+                                           now=t, **where) is not None
+
+    for _ in range(5):  # tight_limits: an unknown browser would be locked after 5
+        t += timedelta(minutes=2)
+        assert not attempt("a wrong guess!!", device_id=device.id)
+    t += timedelta(minutes=2)
+    assert attempt(PASSWORD, device_id=device.id), "the person's own typos lock nobody out"
+    for _ in range(20):  # LOGIN_DEVICE_LOCK_AFTER, each after its back-off (never longer than the lock)
+        t += timedelta(minutes=16)
+        attempt("a wrong guess!!", device_id=device.id)
+    assert not attempt(PASSWORD, device_id=device.id), "this browser is locked for a while"
+    assert auth_service.check_password(session, email="pat@example.org", password=PASSWORD, client="198.51.100.3",
+                                       now=t) is not None, "the account is not"
