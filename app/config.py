@@ -189,8 +189,9 @@ class Settings(BaseSettings):
     # Embedded default: load demo data on the first start of an empty database.
     DEMO_ON_FIRST_START: bool = True
     DEMO_MEMBERS: int = 120_000
-    # Accept phone numbers in Ofcom's drama range (07700 900000-900999), which the demo and the tests use and
-    # which are never real phones. Unset: yes in development and test, no in production, where true is refused.
+    # Accept fictional mobiles: Ofcom's drama range (07700 900000-900999) and the rest of its block 07700 9xxxxx,
+    # which no network holds; the demo and the tests use them. Unset: yes in development and test, no in
+    # production, where true is refused.
     ACCEPT_DRAMA_NUMBERS: bool | None = None
     # Processes that check and seal the rows of a big import (0: one per CPU; 1: the importing process only).
     IMPORT_PROCESSES: int = 0
