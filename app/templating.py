@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from app.config import ROOT, get_settings
 from app.i18n import localised, translations
+from app.kit.clock import uk_time
 from app.web.csrf import csrf_input
 
 templates = Jinja2Templates(directory=str(ROOT / "templates"))
@@ -26,6 +27,8 @@ def _format_date(value: Any, lang: str = "en") -> str:
 
 
 templates.env.filters["date"] = _format_date
+# Staff see UK clock time, as the helpline works and members ask: `{{ value|uk_time }}`, `{{ value|uk_time("%H:%M") }}`.
+templates.env.filters["uk_time"] = uk_time
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200) -> Response:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+
 
 from app.config import Settings, get_settings
+from app.kit.clock import UK as LOCAL
+from app.kit.clock import UTC
 
-LOCAL = ZoneInfo("Europe/London")
-UTC = ZoneInfo("UTC")
 DEFAULT_LENGTH = timedelta(hours=3)
 # How far ahead the next open slot is looked for (a helpline closed for longer gets no default window).
 LOOK_AHEAD_DAYS = 31

@@ -17,7 +17,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from zoneinfo import ZoneInfo
+from app.kit.clock import UK
 
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,6 @@ from app.config import get_settings
 from app.notices import service as notice_service
 from app.notices.transactional import service as transactional
 
-UK = ZoneInfo("Europe/London")
 # Crockford's base 32 (no I, L, O or U), as XXXX-XXXX-XXXX.
 _SHAPE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
 _PREFIXES = ("REF", "CYF")  # as printed in the text message: "Ref ABCD-..." / "Cyf ABCD-..."

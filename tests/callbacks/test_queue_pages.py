@@ -147,3 +147,14 @@ def test_the_metrics_show_queue_depth_claims_and_outcomes(web: TestClient, sessi
     assert 'portal_callback_claimed 1.0' in text
     assert re.search(r'portal_callback_claims_total\{how="take_next"\} [1-9]', text)
     assert "portal_callback_oldest_wait_seconds" in text
+
+
+def test_the_queue_shows_when_a_request_is_due_in_uk_time(web: TestClient, session: Session) -> None:
+    """In summer the helpline's clocks are on BST: a request due at 17:30 UTC is due at 18:30 on the page."""
+    from datetime import datetime, timezone
+
+    due = datetime(2031, 7, 1, 17, 30, tzinfo=timezone.utc)
+    request = waiting(session, due=due)
+    sign_in(web, session, agent(session))
+    row = re.search(rf"<tr>(?:(?!</tr>).)*{request.reference}(?:(?!</tr>).)*</tr>", web.get("/staff/queue").text, re.S)
+    assert row and "2031-07-01 18:30" in row.group(0) and "17:30" not in row.group(0)
