@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 
-
 from app.config import Settings, get_settings
 from app.kit.clock import UK as LOCAL
 from app.kit.clock import UTC

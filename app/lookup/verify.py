@@ -17,12 +17,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from app.kit.clock import UK
 
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit_service
 from app.config import get_settings
+from app.kit.clock import UK
 from app.notices import service as notice_service
 from app.notices.transactional import service as transactional
 

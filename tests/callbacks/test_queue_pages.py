@@ -8,7 +8,7 @@ import io
 import re
 import secrets
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -151,9 +151,9 @@ def test_the_metrics_show_queue_depth_claims_and_outcomes(web: TestClient, sessi
 
 def test_the_queue_shows_when_a_request_is_due_in_uk_time(web: TestClient, session: Session) -> None:
     """In summer the helpline's clocks are on BST: a request due at 17:30 UTC is due at 18:30 on the page."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    due = datetime(2031, 7, 1, 17, 30, tzinfo=timezone.utc)
+    due = datetime(2031, 7, 1, 17, 30, tzinfo=UTC)
     request = waiting(session, due=due)
     sign_in(web, session, agent(session))
     row = re.search(rf"<tr>(?:(?!</tr>).)*{request.reference}(?:(?!</tr>).)*</tr>", web.get("/staff/queue").text, re.S)
