@@ -1,5 +1,6 @@
 """Every module that declares Dramatiq actors; the worker imports this one module."""
 
+from app.callbacks import tasks as callbacks_tasks  # noqa: F401
 from app.lookup import tasks as lookup_tasks  # noqa: F401
 from app.notices import tasks as notices_tasks  # noqa: F401
 from app.notices.transactional import tasks as transactional_tasks  # noqa: F401

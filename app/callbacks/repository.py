@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app.callbacks.models import OPEN_STATUSES, CallbackRequest, CallbackText
 from app.kit.repository import Repository
@@ -47,3 +47,6 @@ class CallbackTextRepository(Repository[CallbackText]):
     def sent_to_unknown_since(self, since: datetime) -> int:
         stmt = select(func.count()).where(T.on_file.is_(False), T.sent_at >= since)
         return int(self.session.execute(stmt).scalar_one())
+
+    def delete_sent_before(self, cutoff: datetime) -> int:
+        return int(self.session.execute(delete(T).where(T.sent_at < cutoff)).rowcount or 0)

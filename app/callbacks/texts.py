@@ -78,3 +78,8 @@ def _warn_ceiling() -> None:
 def not_on_file_last_hour(session: Session) -> int:
     """Texts sent in the last hour to numbers not on file (for /metrics)."""
     return CallbackTextRepository(session).sent_to_unknown_since(utcnow() - timedelta(hours=1))
+
+
+def prune(session: Session) -> int:
+    """Forget texts older than the longest limit (a day) with a day to spare; returns how many."""
+    return CallbackTextRepository(session).delete_sent_before(utcnow() - timedelta(days=2))
