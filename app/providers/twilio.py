@@ -12,6 +12,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from app.kit.contacts import is_drama
+
 from .base import (
     PermanentProviderError,
     RetryableProviderError,
@@ -88,6 +90,9 @@ class TwilioSmsSender:
         _ = self._client()[0].messages
 
     def send(self, message: SmsMessage) -> SmsResult:
+        if is_drama(message.to) and not self._api_base:
+            # The demo's fictional numbers: only ever for the outbox or a test server, never the real network.
+            raise PermanentProviderError("a fictional (drama range) number is never sent to Twilio", code="fictional")
         client, http_client = self._client()
         kwargs: dict[str, Any] = {"to": message.to, "body": message.body}
         if self._messaging_service_sid:

@@ -187,3 +187,14 @@ def test_concurrent_sends_are_thread_safe(twilio_sender: TwilioSmsSender, twilio
         )
     assert len(set(sids)) == 200
     assert {m.sid for m in twilio_fake.messages} == set(sids)
+
+
+def test_a_fictional_demo_number_never_reaches_the_real_twilio(twilio_fake: FakeTwilio) -> None:
+    """Demo members have numbers in 07700 9xxxxx: with real Twilio (no API base) they fail before any request."""
+    real = TwilioSmsSender("AC" + "0" * 32, "token", None, "Notices", None, 2)
+    with pytest.raises(PermanentProviderError) as refused:
+        real.send(SmsMessage(to="+447700912345", body="hello", status_callback=None))
+    assert refused.value.code == "fictional"
+    # A test server still takes them, as the demo's campaigns against the fakes need.
+    fake = TwilioSmsSender(twilio_fake.account_sid, twilio_fake.auth_token, None, "Notices", twilio_fake.url, 2)
+    assert fake.send(SmsMessage(to="+447700912345", body="hello", status_callback=None)).status == "queued"
