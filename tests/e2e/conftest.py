@@ -112,14 +112,18 @@ class E2E:
                                     "('queued', 'sending', 'sent')", c=campaign_id)[0][0] == 0,
                    timeout, what="every delivery to be final")
 
+    # The demo's members who joined after the attack have no exposure and are in no campaign's audience.
+    AFFECTED = "EXISTS (SELECT 1 FROM exposures e WHERE e.member_id = m.id)"
+
     def members_without_a_delivered_notice(self, campaign_id: int) -> int:
-        return self.sql("""SELECT count(*) FROM members m WHERE NOT EXISTS (
+        """Affected members with no delivery the provider confirmed."""
+        return self.sql(f"""SELECT count(*) FROM members m WHERE {self.AFFECTED} AND NOT EXISTS (
             SELECT 1 FROM deliveries d WHERE d.campaign_id = :c AND d.member_id = m.id AND d.status = 'delivered')""",
                         c=campaign_id)[0][0]
 
     def members_without_a_notice(self, campaign_id: int) -> int:
-        """Members with no delivery the provider accepted (sent) or confirmed (delivered)."""
-        return self.sql("""SELECT count(*) FROM members m WHERE NOT EXISTS (
+        """Affected members with no delivery the provider accepted (sent) or confirmed (delivered)."""
+        return self.sql(f"""SELECT count(*) FROM members m WHERE {self.AFFECTED} AND NOT EXISTS (
             SELECT 1 FROM deliveries d WHERE d.campaign_id = :c AND d.member_id = m.id
             AND d.status IN ('sent', 'delivered'))""", c=campaign_id)[0][0]
 
