@@ -95,7 +95,7 @@ class ErrorLogLimiter:
 
 
 def _client_of(scope: Scope) -> str:
-    from app.web.limits import address_key
+    from app.kit.addresses import address_key
 
     address = scope.get("state", {}).get("client_address") or (scope.get("client") or ("", 0))[0] or ""
     return address_key(str(address))

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import LoginThrottle
 from app.auth.repository import ThrottleRepository
 from app.config import get_settings
+from app.kit.addresses import address_key
 from app.members.pii import keyring
 
 ACCOUNT = "account"
@@ -57,6 +58,7 @@ def account_key(email: str) -> str:
 def keys_for(*, email: str, client: str, device_id: int | None = None, own_only: bool = False) -> Keys:
     ring = keyring()
     address = email.strip().lower()
+    client = address_key(client)  # an IPv6 client by its /64, as every request limit counts it
     return Keys(account=account_key(address), client=ring.blind_index(client, kind="staff.client"),
                 pair=ring.blind_index(f"{client}\n{address}", kind="staff.login_client"), device_id=device_id,
                 own_only=own_only)

@@ -8,7 +8,6 @@ it answers again: a limiter that refused everyone while its store is down would 
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 import time
@@ -21,6 +20,7 @@ from limits.strategies import MovingWindowRateLimiter
 from app.config import Settings, get_settings
 from app.errors import RateLimited
 from app.i18n import translations
+from app.kit.addresses import address_key
 
 log = logging.getLogger(__name__)
 REDIS_TIMEOUT_SECONDS = 0.5
@@ -41,20 +41,6 @@ def storage_url(url: str) -> str:
     """The URL in the form the `limits` library takes: it wants `redis+unix://` where redis-py (and so
     Dramatiq and PORTAL_REDIS_URL) also takes `unix://`; it passes the rest to redis-py unchanged."""
     return "redis+unix://" + url.removeprefix("unix://") if url.startswith("unix://") else url
-
-
-def address_key(address: str) -> str:
-    """What a client address is counted as: an IPv4 address as it is, an IPv6 address by its /64 (one
-    subscriber is usually given a whole /64, so counting single addresses would give them 2^64 tries)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
 
 
 class RequestLimits:

@@ -114,6 +114,22 @@ def test_one_client_guessing_at_many_addresses_is_locked_out(session: Session, m
     assert sign_in(session, "pat@example.org", PASSWORD, code_at(secret, t), client="198.51.100.7", at=t) is not None
 
 
+def test_a_client_guessing_from_many_ipv6_addresses_in_its_64_is_one_client(session: Session, make_staff: Callable,
+                                                                             tight_limits: None) -> None:
+    """One subscriber holds a whole IPv6 /64: changing the last 64 bits per attempt does not escape the lock."""
+    secret = make_staff().totp_secret
+    t = now()
+    for i in range(8):
+        t += timedelta(seconds=70)
+        assert sign_in(session, f"guess{i}@example.org", "password123456", "123456", client=f"2001:db8:1:2::{i + 1:x}",
+                       at=t) is None
+    t += timedelta(seconds=1)
+    assert sign_in(session, "pat@example.org", PASSWORD, code_at(secret, t), client="2001:db8:1:2:ffff::9",
+                   at=t) is None, "the /64 is locked"
+    assert sign_in(session, "pat@example.org", PASSWORD, code_at(secret, t), client="2001:db8:1:3::1",
+                   at=t) is not None
+
+
 def test_an_inactive_account_cannot_sign_in(session: Session, make_staff: Callable) -> None:
     created = make_staff(role=Role.AGENT)
     created.user.active = False
