@@ -9,8 +9,8 @@ from app.db import Base
 from app.incidents.models import DataCategory, Incident, IncidentGuidance, IncidentQuestion, IncidentUpdate
 from app.lookup.models import CheckToken, VerificationChallenge
 from app.members.models import Exposure, Member
+from app.messages.models import TransactionalMessage
 from app.notices.models import Campaign, Delivery, NoticeTemplate, ProviderEvent, SendingSwitch, Suppression
-from app.notices.transactional.models import TransactionalMessage
 from app.providers.models import OutboxMessage
 from app.web.models import WebSession
 

@@ -24,7 +24,7 @@ from app.db import utcnow
 from app.errors import AppError, Conflict, NotFound
 from app.i18n import translations
 from app.members import pii
-from app.notices.transactional import service as transactional
+from app.messages import service as transactional
 
 NOTES_CONTEXT = b"callbacks.notes"
 MAX_NOTES = 2000

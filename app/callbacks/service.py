@@ -29,7 +29,7 @@ from app.incidents import service as incident_service
 from app.kit.contacts import ContactError, check_phone, is_drama
 from app.members import pii
 from app.members import service as member_service
-from app.notices.transactional import service as transactional
+from app.messages import service as transactional
 
 LOCAL = hours.LOCAL
 NAME_CONTEXT = b"callbacks.name"

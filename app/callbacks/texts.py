@@ -20,7 +20,7 @@ from app.callbacks.models import CallbackText
 from app.callbacks.repository import CallbackTextRepository
 from app.config import get_settings
 from app.db import utcnow
-from app.notices.transactional import service as transactional
+from app.messages import service as transactional
 
 log = logging.getLogger(__name__)
 # The ceiling's warning at most this often per process: a flood should page someone once, not fill the log.

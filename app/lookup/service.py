@@ -35,8 +35,8 @@ from app.lookup.models import ChallengeStatus, CheckToken, VerificationChallenge
 from app.lookup.repository import ChallengeRepository, TokenRepository
 from app.members import pii
 from app.members import service as member_service
+from app.messages import service as transactional
 from app.notices import service as notice_service
-from app.notices.transactional import service as transactional
 from app.worker import enqueue
 
 RESOLVE_ACTOR = "lookup.resolve_challenge"

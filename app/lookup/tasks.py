@@ -7,7 +7,7 @@ import dramatiq
 from app.config import get_settings
 from app.db import default_session_factory, session_scope
 from app.lookup import service
-from app.notices.transactional.tasks import deliver
+from app.messages.tasks import deliver
 from app.worker import Queues, periodic
 
 

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit_service
 from app.config import get_settings
 from app.kit.clock import UK
+from app.messages import service as transactional
 from app.notices import service as notice_service
-from app.notices.transactional import service as transactional
 
 # Crockford's base 32 (no I, L, O or U), as XXXX-XXXX-XXXX.
 _SHAPE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")

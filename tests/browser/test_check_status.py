@@ -22,7 +22,7 @@ def code_worker(live_server: str) -> Iterator[None]:
     import dramatiq
 
     from app.lookup.service import forget_incident_advice
-    from app.notices.transactional import tasks as transactional_tasks
+    from app.messages import tasks as transactional_tasks
     from app.worker import Queues, broker, load_actors
 
     load_actors()

@@ -17,7 +17,7 @@ def confirmation(live_server: str) -> Iterator[str]:
     """The reference printed at the end of a callback confirmation, sent as the worker sends it."""
     from app.db import default_session_factory, session_scope
     from app.kit.ratelimit import LocalLimiter
-    from app.notices.transactional import service as transactional
+    from app.messages import service as transactional
     from app.providers.outbox import OutboxEmailSender, OutboxSmsSender
 
     factory = default_session_factory()

@@ -21,7 +21,7 @@ from app.callbacks import queue, service
 from app.callbacks.models import CallbackRequest, CallbackText, Priority
 from app.config import get_settings
 from app.db import utcnow
-from app.notices.transactional.models import TransactionalMessage
+from app.messages.models import TransactionalMessage
 from app.providers import outbox
 from tests.callbacks.queue_helpers import agent
 from tests.callbacks.test_callbacks import window

@@ -16,7 +16,7 @@ from app.callbacks.models import CallbackRequest, Priority
 from app.config import get_settings
 from app.db import utcnow
 from app.errors import Conflict
-from app.notices.transactional.models import TransactionalMessage
+from app.messages.models import TransactionalMessage
 from tests.callbacks.queue_helpers import agent, waiting
 
 

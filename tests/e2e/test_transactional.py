@@ -19,8 +19,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from app.members import pii
-from app.notices.transactional import service as transactional
-from app.notices.transactional.tasks import send_transactional
+from app.messages import service as transactional
+from app.messages.tasks import send_transactional
 from tests.stack import wait_until
 
 pytestmark = pytest.mark.scaled

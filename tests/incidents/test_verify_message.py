@@ -18,9 +18,9 @@ from app.db import utcnow
 from app.kit.ratelimit import LocalLimiter
 from app.lookup.verify import canonical_reference
 from app.members import service as member_service
+from app.messages import service as transactional
+from app.messages.models import TransactionalMessage
 from app.notices.models import Delivery, DeliveryStatus
-from app.notices.transactional import service as transactional
-from app.notices.transactional.models import TransactionalMessage
 from app.providers import outbox
 from app.providers.outbox import OutboxEmailSender, OutboxSmsSender
 

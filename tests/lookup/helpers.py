@@ -20,7 +20,7 @@ from app.lookup import service as lookup_service
 from app.lookup.models import CheckToken, VerificationChallenge
 from app.members import imports
 from app.members import service as member_service
-from app.notices.transactional import service as transactional
+from app.messages import service as transactional
 from app.providers import outbox
 from app.providers.outbox import OutboxEmailSender, OutboxSmsSender
 from app.worker import Queues, broker

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.audit.models import AuditEvent
 from app.db import utcnow
 from app.lookup.models import VerificationChallenge
-from app.notices.transactional.models import TransactionalMessage
+from app.messages.models import TransactionalMessage
 from app.providers import outbox
 from tests.lookup.helpers import last_code, member, post, run_jobs
 

@@ -1,4 +1,4 @@
-"""Transactional messages (one-time codes, confirmations): persisted first, queued by id, sent ahead of campaigns.
+"""One-off messages (one-time codes, confirmations): persisted first, queued by id, sent ahead of campaigns.
 
 The row is the truth: it holds the contact and the content encrypted, the queue message only its id. A
 worker leases the row, calls the provider outside any transaction and records the answer; retries are
@@ -26,9 +26,9 @@ from app.db import SessionFactory, session_scope, utcnow
 from app.i18n import translations
 from app.kit.ratelimit import Limiter
 from app.members import pii
+from app.messages.models import MessageStatus, TransactionalMessage
+from app.messages.repository import TransactionalRepository
 from app.notices.planning import new_reference
-from app.notices.transactional.models import MessageStatus, TransactionalMessage
-from app.notices.transactional.repository import TransactionalRepository
 from app.providers.base import (
     EmailBatch,
     EmailRecipient,
@@ -42,9 +42,12 @@ from app.worker import enqueue
 
 log = logging.getLogger(__name__)
 
+# The actors kept the names they had when one-off messages lived in notices/: a job waiting in Redis names its
+# actor, so a rename would strand the messages queued when a worker is upgraded.
 SEND_ACTOR = "notices.send_transactional"
 # One-time codes: someone is on the code page; their own queue, ahead of any other message.
 SEND_CODE_ACTOR = "notices.send_code"
+SWEEP_ACTOR = "notices.sweep_transactional"
 CODE_KINDS = frozenset({"check_code"})
 TO_CONTEXT = b"transactional.to"
 SUBJECT_CONTEXT = b"transactional.subject"

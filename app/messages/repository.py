@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import or_, select, update
 
 from app.kit.repository import Repository
-from app.notices.transactional.models import MessageStatus, TransactionalMessage
+from app.messages.models import MessageStatus, TransactionalMessage
 
 T = TransactionalMessage
 

@@ -1,4 +1,4 @@
-"""Actors for transactional messages: send one (codes and other messages on queues of their own, ahead of
+"""Actors for one-off messages: send one (codes and other messages on queues of their own, ahead of
 campaign traffic), sweep the stuck."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import dramatiq
 
 from app.config import get_settings
 from app.db import default_session_factory, session_scope
+from app.messages import service
 from app.notices.tasks import limiter
-from app.notices.transactional import service
 from app.providers import build_email_sender, build_sms_sender
 from app.providers.base import EmailSender, SmsSender
 from app.worker import Queues, periodic
@@ -58,7 +58,7 @@ def deliver(message_id: int) -> None:
 
 
 @periodic(every_seconds=get_settings().TRANSACTIONAL_SWEEP_SECONDS)
-@dramatiq.actor(actor_name="notices.sweep_transactional", queue_name=Queues.PERIODIC, max_retries=0)
+@dramatiq.actor(actor_name=service.SWEEP_ACTOR, queue_name=Queues.PERIODIC, max_retries=0)
 def sweep_transactional() -> None:
     with session_scope(default_session_factory()) as session:
         found = service.sweep(session)

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
 from app.kit.ratelimit import LocalLimiter
-from app.notices.transactional import service
-from app.notices.transactional.models import TransactionalMessage
+from app.messages import service
+from app.messages.models import TransactionalMessage
 from app.providers.sendgrid import SendGridEmailSender
 from app.providers.twilio import TwilioSmsSender
 from app.worker import _JOBS

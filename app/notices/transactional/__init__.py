@@ -1,1 +1,0 @@
-"""Transactional messages: codes and confirmations on their own queue, ahead of campaign traffic."""
