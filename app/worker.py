@@ -229,22 +229,6 @@ class Slots:
 slots = Slots()
 
 
-def shared_limiter(name: str, rate: float) -> Any:
-    """The provider pacing shared by every worker: in Redis (REDIS_URL or a Redis broker), else in-process."""
-    from app.kit.ratelimit import LocalLimiter, RedisLimiter
-
-    key = (name, rate)
-    limiter = _limiters.get(key)
-    if limiter is None:
-        limiter = (RedisLimiter(coordination, f"portal:ratelimit:{name}", rate) if coordination is not None
-                   else LocalLimiter(rate))
-        _limiters[key] = limiter
-    return limiter
-
-
-_limiters: dict[tuple[str, float], Any] = {}
-
-
 ACTOR_MODULES = "app.tasks"
 
 

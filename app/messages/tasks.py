@@ -11,8 +11,7 @@ import dramatiq
 from app.config import get_settings
 from app.db import default_session_factory, session_scope
 from app.messages import service
-from app.notices.tasks import limiter
-from app.providers import build_email_sender, build_sms_sender
+from app.providers import build
 from app.providers.base import EmailSender, SmsSender
 from app.worker import Queues, periodic
 
@@ -22,12 +21,12 @@ log = logging.getLogger(__name__)
 # Senders of their own, without the outbox's simulated delivery events: those speak of campaign deliveries.
 @lru_cache(maxsize=1)
 def email_sender() -> EmailSender:
-    return build_email_sender(get_settings(), default_session_factory())
+    return build.email_sender(get_settings(), default_session_factory())
 
 
 @lru_cache(maxsize=1)
 def sms_sender() -> SmsSender:
-    return build_sms_sender(get_settings(), default_session_factory())
+    return build.sms_sender(get_settings(), default_session_factory())
 
 
 # Codes on a queue of their own (with the lookup jobs that send them), so a code is never behind confirmations
@@ -49,7 +48,7 @@ def deliver(message_id: int) -> None:
     """Send one message now (from any job on these queues); a retry comes back as a delayed job on its queue."""
     factory = default_session_factory()
     delay = service.send_one(factory, message_id, email_sender=email_sender(), sms_sender=sms_sender(),
-                             limiter_for=limiter)
+                             limiter_for=lambda channel: build.pacing(get_settings(), channel))
     if delay is not None:
         with session_scope(factory) as session:
             kind = service.kind_of(session, message_id) or ""

@@ -21,9 +21,9 @@ from app.config import get_settings
 from app.db import default_session_factory, session_scope
 from app.notices import events, jobs, planning, reconciling, sending
 from app.notices.models import Channel
-from app.providers import build_email_sender, build_sms_sender, outbox
+from app.providers import build, outbox
 from app.providers.base import EmailSender, SmsSender
-from app.worker import Queues, periodic, shared_limiter, slots
+from app.worker import Queues, periodic, slots
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,12 @@ def _outbox_events(kind: str, message_id: str) -> None:
 
 @lru_cache(maxsize=1)
 def email_sender() -> EmailSender:
-    return build_email_sender(get_settings(), default_session_factory(), _outbox_events)
+    return build.email_sender(get_settings(), default_session_factory(), _outbox_events)
 
 
 @lru_cache(maxsize=1)
 def sms_sender() -> SmsSender:
-    return build_sms_sender(get_settings(), default_session_factory(), _outbox_events)
+    return build.sms_sender(get_settings(), default_session_factory(), _outbox_events)
 
 
 def warm_up() -> None:
@@ -55,22 +55,15 @@ def warm_up() -> None:
             session.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:  # the database may come up after the worker: jobs retry until it does
         log.error("cannot reach the database yet: %s", exc)
-    for build in (email_sender, sms_sender):
+    for make in (email_sender, sms_sender):
         try:
-            sender = build()
+            sender = make()
         except ValueError as exc:  # a provider half configured: every send will say so too
             log.error("cannot build a sender: %s", exc)
             continue
         prepare = getattr(sender, "warm_up", None)
         if prepare is not None:
             prepare()
-
-
-def limiter(channel: str) -> Any:
-    settings = get_settings()
-    if channel == Channel.EMAIL:
-        return shared_limiter(f"{settings.email_provider}:requests", settings.SENDGRID_REQUESTS_PER_SECOND)
-    return shared_limiter(f"{settings.sms_provider}:messages", settings.TWILIO_MESSAGES_PER_SECOND)
 
 
 # --- actors --------------------------------------------------------------------------------------
@@ -99,7 +92,7 @@ def run_sender(actor: Any, campaign_id: int, channel: str, slot: int, token: str
                 factory, campaign_id, channel,
                 email_sender=email_sender() if channel == Channel.EMAIL else None,
                 sms_sender=sms_sender() if channel == Channel.SMS else None,
-                limiter=limiter(channel))
+                limiter=build.pacing(settings, channel))
         except (*sending.DATABASE_DOWN, sending.RecordingFailed) as exc:
             # Not Dramatiq's retry, whose backoff would hold the slot for minutes: the chain looks again
             # shortly, so sending resumes within seconds of the database coming back.
