@@ -18,7 +18,6 @@ from app.notices import rendering
 from app.notices.models import Campaign, CampaignStatus, Channel, NoticeTemplate
 from app.notices.planning import variant_categories
 from app.notices.repository import CampaignRepository, DeliveryRepository
-from app.notices.service import shared_values
 from app.notices.transitions import complete_if_done
 
 
@@ -82,8 +81,9 @@ def _campaign_static(session: Session, campaign: Campaign) -> _Static:
     for t in CampaignRepository(session).templates(campaign.id):
         session.expunge(t)
         templates.setdefault(t.channel, {})[t.language] = t
-    static = _Static(templates, {lang: shared_values(session, campaign, lang) for lang in ("en", "cy")},
-                     _category_tables(session, campaign.incident_id), now)
+    shared = {lang: rendering.shared_values(session, incident_id=campaign.incident_id, language=lang)
+              for lang in ("en", "cy")}
+    static = _Static(templates, shared, _category_tables(session, campaign.incident_id), now)
     _static[key] = static
     return static
 

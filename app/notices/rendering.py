@@ -18,8 +18,11 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
+from sqlalchemy.orm import Session
 
+from app.config import get_settings
 from app.errors import AppError
+from app.incidents import service as incident_service
 
 # Values that differ between members sharing a variant.
 PER_MEMBER = ("first_name", "last_name", "branch", "reference")
@@ -67,6 +70,16 @@ class SharedValues:
     @property
     def callback_url(self) -> str:
         return self.portal_url.rstrip("/") + "/callback"
+
+
+def shared_values(session: Session, *, incident_id: int, language: str = "en") -> SharedValues:
+    """What every notice about an incident shows alike in a language: who we are, the helpline, the portal."""
+    settings = get_settings()
+    incident = incident_service.incident(session, incident_id)
+    title = incident.title_cy if language == "cy" and incident.title_cy else incident.title
+    return SharedValues(
+        organisation=settings.organisation_name(language), helpline=settings.HELPLINE_NUMBER,
+        portal_url=settings.PUBLIC_BASE_URL.rstrip("/"), incident_title=title, incident_code=incident.code)
 
 
 @dataclass(frozen=True)

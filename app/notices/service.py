@@ -14,7 +14,6 @@ from app.audit import service as audit_service
 from app.auth import service as auth_service
 from app.auth.models import Role, StaffUser
 from app.branches import service as branch_service
-from app.config import get_settings
 from app.db import read_only, utcnow
 from app.errors import AppError, Conflict, Forbidden, NotFound
 from app.incidents import service as incident_service
@@ -74,15 +73,6 @@ def load_template_dir(directory: Path) -> list[TemplateSource]:
     return found
 
 
-def shared_values(session: Session, campaign: Campaign, language: str = "en") -> rendering.SharedValues:
-    settings = get_settings()
-    incident = incident_service.incident(session, campaign.incident_id)
-    title = incident.title_cy if language == "cy" and incident.title_cy else incident.title
-    return rendering.SharedValues(
-        organisation=settings.organisation_name(language), helpline=settings.HELPLINE_NUMBER,
-        portal_url=settings.PUBLIC_BASE_URL.rstrip("/"), incident_title=title, incident_code=incident.code)
-
-
 def _staff(session: Session, email: str, *, role: Role = Role.ADMIN) -> StaffUser:
     user = auth_service.active_staff(session, email)
     if user is None:
@@ -140,8 +130,8 @@ def create_campaign(
             continue
         if t.language not in LANGUAGES:
             raise AppError(f"unknown template language {t.language!r}")
-        rendering.check_template(t.channel, t.subject, t.html, t.text, shared_values(session, campaign, t.language),
-                                 sample)
+        shared = rendering.shared_values(session, incident_id=campaign.incident_id, language=t.language)
+        rendering.check_template(t.channel, t.subject, t.html, t.text, shared, sample)
         session.add(NoticeTemplate(campaign_id=campaign.id, channel=t.channel.value, language=t.language,
                                    subject=t.subject, html=t.html, text=t.text))
     session.flush()
