@@ -25,10 +25,10 @@ from app.config import get_settings
 from app.db import SessionFactory, session_scope, utcnow
 from app.i18n import translations
 from app.kit.ratelimit import Limiter
+from app.kit.references import new_reference
 from app.members import pii
 from app.messages.models import MessageStatus, TransactionalMessage
 from app.messages.repository import TransactionalRepository
-from app.notices.planning import new_reference
 from app.providers.base import (
     EmailBatch,
     EmailRecipient,

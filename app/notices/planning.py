@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import logging
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +15,7 @@ from app.branches import service as branch_service
 from app.config import get_settings
 from app.db import SessionFactory, session_scope, utcnow
 from app.incidents import service as incident_service
+from app.kit.references import new_references
 from app.members import service as member_service
 from app.notices import jobs
 from app.notices.models import Campaign, CampaignStatus, Channel, DeliveryStatus, SkipReason
@@ -24,29 +23,6 @@ from app.notices.repository import CampaignRepository, DeliveryRepository
 from app.notices.transitions import lock_status, reopen_for_fallback
 
 log = logging.getLogger(__name__)
-
-# Crockford's base32 without I, L, O, U: easy to read aloud and to type back.
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-_FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
-
-
-def new_reference() -> str:
-    """60 random bits as XXXX-XXXX-XXXX."""
-    return new_references(1)[0]
-
-
-def new_references(count: int) -> list[str]:
-    """`count` references at once: one read of the system's random source, one encoding."""
-    # 10 random bytes encode to exactly 16 base32 characters; the first 12 carry 60 random bits.
-    chars = base64.b32encode(secrets.token_bytes(10 * count)).decode().translate(_FROM_RFC4648)
-    return [f"{chars[i:i + 4]}-{chars[i + 4:i + 8]}-{chars[i + 8:i + 12]}" for i in range(0, 16 * count, 16)]
-
-
-def normalise_reference(text: str) -> str:
-    raw = "".join(ch for ch in text.upper() if ch.isalnum()).translate(str.maketrans("OIL", "011"))
-    return f"{raw[:4]}-{raw[4:8]}-{raw[8:12]}" if len(raw) == 12 else raw
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit_service
 from app.errors import AppError, NotFound
 from app.kit.redact import mask_contacts
+from app.kit.references import new_reference
 from app.kit.sms import SmsCost, sms_cost
 from app.members import service as member_service
 from app.notices import rendering, senders
 from app.notices.leasing import Leased, _campaign_static
 from app.notices.models import Channel
-from app.notices.planning import PlanContext, new_reference
+from app.notices.planning import PlanContext
 from app.notices.service import get_campaign
 
 

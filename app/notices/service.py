@@ -325,7 +325,7 @@ def sent_notice(session: Session, *, reference: str) -> SentNotice | None:
     The code is read forgivingly (case, spaces, hyphens, O/I/L for 0/1); a notice never handed to a
     provider was never seen by anyone, so it does not count.
     """
-    from app.notices.planning import normalise_reference
+    from app.kit.references import normalise_reference
 
     row = DeliveryRepository(session).by_reference(normalise_reference(reference))
     if row is None or row.sent_at is None:

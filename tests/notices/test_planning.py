@@ -164,12 +164,6 @@ def test_suppressed_contacts_are_not_messaged_nor_counted_as_failures(session: S
     assert report["suppressed"]["email"] == 1 and report["counts"]["email"]["failed"] == 0
 
 
-def test_reference_codes_are_normalised_from_what_people_type() -> None:
-    code = planning.new_reference()
-    assert planning.normalise_reference(code.lower().replace("-", " ")) == code
-    assert planning.normalise_reference("abcd efgh jk1o") == "ABCD-EFGH-JK10"
-
-
 def test_no_delivery_objects_are_built_per_member(session: Session, sending_campaign: Any) -> None:
     # Planning inserts plain rows; the ORM never holds one Delivery per member.
     campaign = sending_campaign()
