@@ -31,6 +31,28 @@ for key in [k for k in os.environ if k.startswith(("PORTAL_SENDGRID", "PORTAL_TW
     os.environ.pop(key)
 os.environ["PORTAL_DEMO_ON_FIRST_START"] = "false"
 
+
+def _claim_redis_db() -> None:
+    """Give this run a Redis database of its own (2-12), so two runs on one machine never share a broker: a
+    worker of one would take the other's jobs, and each run flushes its database. Held until the run ends."""
+    if "PORTAL_TEST_REDIS_DB" in os.environ:
+        return
+    try:
+        import redis
+
+        client = redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=1)
+        for db in range(2, 13):
+            key = f"portal-tests:redis-db:{db}"
+            if client.set(key, os.getpid(), nx=True, ex=6 * 3600):
+                os.environ["PORTAL_TEST_REDIS_DB"] = str(db)
+                atexit.register(lambda key=key: client.delete(key))
+                return
+    except Exception:  # no Redis here: the tests that need it say so themselves
+        return
+
+
+_claim_redis_db()
+
 # The environment above must be set before these imports read it.
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import Connection, make_url  # noqa: E402
