@@ -24,7 +24,8 @@ def test_every_import_contract_is_kept() -> None:
 
 
 def test_the_contracts_say_what_the_design_asks() -> None:
-    assert CONTRACTS["routers-no-repositories"]["forbidden_modules"] == ["app.**.repository", "app.kit.repository"]
+    assert CONTRACTS["routers-no-repositories"]["forbidden_modules"] == [
+        "app.**.repository", "app.callbacks.queue_repository", "app.kit.repository"]
     assert CONTRACTS["actors-from-entry-points"]["protected_modules"] == ["app.tasks", "app.**.tasks"]
     assert set(CONTRACTS["sdks-in-providers"]["protected_modules"]) == {"twilio", "sendgrid", "python_http_client"}
     assert CONTRACTS["sdks-in-providers"]["allowed_importers"] == ["app.providers"]
@@ -44,3 +45,22 @@ def test_the_kit_contract_names_every_domain() -> None:
     domains = {p.parent.name for p in (ROOT / "app").glob("*/__init__.py")} - {"kit"}
     listed = {m.removeprefix("app.") for m in CONTRACTS["kit-is-domain-free"]["forbidden_modules"]}
     assert listed == domains, "a new package under app/ goes into the 'kit-is-domain-free' contract"
+
+
+def _modules_named(pattern: str) -> set[str]:
+    return {".".join(p.relative_to(ROOT).with_suffix("").parts) for p in (ROOT / "app").rglob(pattern)}
+
+
+def test_the_router_contract_covers_every_module_that_defines_routes() -> None:
+    graph = grimp.build_graph("app")
+    covered = set().union(*(graph.find_matching_modules(e) for e in CONTRACTS["routers-no-repositories"]["source_modules"]))
+    defining = {m for m in _modules_named("*.py") if "APIRouter(" in (ROOT / (m.replace(".", "/") + ".py")).read_text()}
+    assert defining and defining <= covered, f"modules that define routes outside the contract: {defining - covered}"
+
+
+def test_the_router_contract_forbids_every_repository_module() -> None:
+    graph = grimp.build_graph("app")
+    forbidden = set().union(*(graph.find_matching_modules(e)
+                              for e in CONTRACTS["routers-no-repositories"]["forbidden_modules"]))
+    repositories = _modules_named("*repository.py")
+    assert repositories and repositories <= forbidden, f"repositories a router may import: {repositories - forbidden}"

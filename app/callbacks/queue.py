@@ -8,8 +8,10 @@ calls the request closes as unreachable and the member is told how to reach us.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -68,6 +70,19 @@ def release_expired(session: Session, *, now: datetime | None = None) -> int:
                              released=released)
         _metric("leases_expired", "expired")
     return released
+
+
+@dataclass(frozen=True)
+class QueueView:
+    held: CallbackRequest | None
+    waiting: Sequence[CallbackRequest]
+    counts: dict[str, Any]
+
+
+def queue_view(session: Session, *, staff_id: int, now: datetime, limit: int = 50) -> QueueView:
+    """What an agent's queue page shows: their live claim, the next waiting requests and the counts."""
+    repo = QueueRepository(session)
+    return QueueView(held=repo.held_by(staff_id, now), waiting=repo.waiting_list(now, limit), counts=repo.counts(now))
 
 
 def take_next(session: Session, *, staff_id: int) -> CallbackRequest | None:

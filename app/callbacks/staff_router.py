@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 from starlette.responses import RedirectResponse, Response
 
+from app.auth import staff as staff_accounts
 from app.auth.models import Role, StaffUser
 from app.callbacks import overview as overview_service
 from app.callbacks import queue
 from app.callbacks import service as callbacks
 from app.callbacks.attempts import Outcome
 from app.callbacks.models import Priority
-from app.callbacks.queue_repository import QueueRepository
 from app.db import read_only, utcnow
 from app.deps import SessionDep
 from app.errors import Conflict, NotFound
@@ -97,9 +97,9 @@ def _gettext(request: Request) -> Any:
 def queue_page(request: Request, db: SessionDep, agent: AgentDep) -> Response:
     read_only(db)
     now = utcnow()
-    repo = QueueRepository(db)
+    view = queue.queue_view(db, staff_id=agent.id, now=now)
     return render(request, "callbacks/staff_queue.html", {
-        "held": repo.held_by(agent.id, now), "waiting": repo.waiting_list(now, 50), "counts": repo.counts(now),
+        "held": view.held, "waiting": view.waiting, "counts": view.counts,
         "now": now, "refresh": REFRESH_SECONDS, "priorities": PRIORITY_NAMES,
         "offered": lambda r: r.window_start <= now and (r.next_attempt_at is None or r.next_attempt_at <= now)})
 
@@ -143,10 +143,8 @@ def _done(request: Request, seen: overview_service.Overview) -> str | None:
 
 
 def _overview_page(request: Request, db: SessionDep, form: FormResult[Any], status: int = 200) -> Response:
-    from app.auth.repository import StaffRepository
-
     seen = overview_service.overview(db)
-    agents = [(str(u.id), u.email) for u in StaffRepository(db).listing()
+    agents = [(str(u.id), u.email) for u in staff_accounts.list_staff(db)
               if u.active and u.role in (Role.AGENT.value, Role.SUPERVISOR.value)]
     gettext = _gettext(request)
     return render(request, "callbacks/staff_overview.html", {
