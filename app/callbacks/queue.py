@@ -231,10 +231,9 @@ def record_outcome(session: Session, *, staff_id: int, request_id: int, outcome:
     if reason is not None:
         values.update(status=CallbackStatus.CLOSED.value, closed_reason=reason.value, closed_at=now)
     else:
-        # Back to the queue: not before the gap (a member's chosen time later than that is kept).
-        again = now + _gap()
-        if outcome is Outcome.CALL_LATER and call_at is not None:
-            again = max(again, call_at)
+        # Back to the queue after the gap between tries; a time the member asked for is kept as it is (the
+        # gap spaces out unanswered calls, it must not move a call the member is waiting for).
+        again = call_at if outcome is Outcome.CALL_LATER and call_at is not None else now + _gap()
         values.update(status=WAITING, next_attempt_at=again)
         if outcome is Outcome.CALL_LATER:
             values["due_at"] = again
@@ -298,10 +297,10 @@ def _tell_unreachable(session: Session, request: CallbackRequest, *, wrong_numbe
 # --- supervisors ------------------------------------------------------------------------------------------------
 def reassign(session: Session, *, request_id: int, to_staff_id: int, actor: str) -> None:
     """Give an open request to this agent on a fresh lease (whoever held it loses it)."""
+    from app.auth import service as auth_service
     from app.auth.models import Role
-    from app.auth.repository import StaffRepository
 
-    agent = StaffRepository(session).get(to_staff_id)
+    agent = auth_service.staff_by_id(session, to_staff_id)
     if agent is None or not agent.active or agent.role not in (Role.AGENT.value, Role.SUPERVISOR.value):
         raise NotFound("There is no such agent")
     now = utcnow()
@@ -316,7 +315,7 @@ def reassign(session: Session, *, request_id: int, to_staff_id: int, actor: str)
     if not ok:
         raise Conflict("This request is closed")
     audit_service.record(session, actor=actor, action="callback.reassigned", subject=f"callback:{request_id}",
-                         to=f"staff:{agent.id}")
+                         to=agent.email)
     _metric("claims", "reassigned")
 
 

@@ -135,6 +135,17 @@ def test_resolved_closes_and_call_later_comes_back_at_the_members_time(session: 
     assert later.status == "waiting" and later.next_attempt_at == at and later.due_at == at
 
 
+def test_call_later_within_the_hour_keeps_the_time_the_member_asked_for(session: Session) -> None:
+    """The gap between tries spaces out unanswered calls; it does not move a call the member agreed to."""
+    me = agent(session)
+    request = waiting(session)
+    queue.take_next(session, staff_id=me.id)
+    at = utcnow() + timedelta(minutes=30)
+    queue.record_outcome(session, staff_id=me.id, request_id=request.id, outcome=Outcome.CALL_LATER, call_at=at)
+    session.refresh(request)
+    assert request.next_attempt_at == at and request.due_at == at
+
+
 def test_wrong_number_closes_at_once_and_never_texts_that_number(session: Session) -> None:
     request = waiting(session)
     me = agent(session)
