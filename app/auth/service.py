@@ -220,14 +220,15 @@ def enrolment_account(session: Session, *, token: str, now: datetime | None = No
 
 
 def complete_enrolment(session: Session, *, token: str, password: str, now: datetime | None = None) -> StaffUser:
-    """The person sets their own password through their link; the link is spent. Raises WeakPassword."""
+    """The person sets their own password through their link. Raises WeakPassword.
+
+    The link stays good (until it expires) while the second factor is not yet set up, so someone whose browser
+    closed between the two steps opens it again; confirming the second factor spends it."""
     user = enrolment_account(session, token=token, now=now)
     if user is None:
         raise Conflict("This link has expired or has already been used. Ask an administrator for a new one.")
     passwords.check_policy(password, email=user.email)
     user.password_hash = passwords.hash_password(password)
-    user.enrolment_token_hash = None
-    user.enrolment_expires_at = None
     audit_service.record(session, actor=user.email, action="staff.password_set", subject=f"staff:{user.id}",
                          via="enrolment_link")
     return user
@@ -257,6 +258,8 @@ def confirm_totp(session: Session, *, user: StaffUser, code: str, client: str, n
     session.refresh(user)
     user.totp_confirmed_at = now
     user.last_login_at = now
+    user.enrolment_token_hash = None  # the link is spent once the second factor is set up
+    user.enrolment_expires_at = None
     throttle.clear_after_success(session, keys=keys)
     audit_service.record(session, actor=user.email, action="staff.totp_enrolled", subject=f"staff:{user.id}")
     audit_service.record(session, actor=user.email, action="staff.sign_in", subject=f"staff:{user.id}", via="web",

@@ -20,7 +20,7 @@ CLIENT = "203.0.113.10"
 NEW_PASSWORD = "a long pass phrase of mine"
 
 
-def test_an_enrolment_link_works_once_and_is_stored_hashed(session: Session) -> None:
+def test_an_enrolment_link_works_until_the_second_factor_is_set_up_and_is_stored_hashed(session: Session) -> None:
     invite = auth_service.invite_staff(session, email="new@example.org", role=Role.AGENT, actor="admin@example.org")
     row = session.get(StaffUser, invite.user.id)
     assert row.password_hash is None and invite.token not in (row.enrolment_token_hash or "")
@@ -28,7 +28,12 @@ def test_an_enrolment_link_works_once_and_is_stored_hashed(session: Session) -> 
     assert auth_service.enrolment_account(session, token=invite.token).id == row.id
     with pytest.raises(auth_service.WeakPassword):
         auth_service.complete_enrolment(session, token=invite.token, password="short")
-    auth_service.complete_enrolment(session, token=invite.token, password=NEW_PASSWORD)
+    user = auth_service.complete_enrolment(session, token=invite.token, password=NEW_PASSWORD)
+    # A browser closed before the second factor was set up: the link opens again until that is done.
+    assert auth_service.enrolment_account(session, token=invite.token).id == row.id
+    auth_service.complete_enrolment(session, token=invite.token, password=NEW_PASSWORD + " again")
+    secret = auth_service.pending_totp_secret(session, user=user)
+    assert auth_service.confirm_totp(session, user=user, code=code_at(secret, now()), client=CLIENT)
     assert auth_service.enrolment_account(session, token=invite.token) is None
     with pytest.raises(Conflict, match="already been used"):
         auth_service.complete_enrolment(session, token=invite.token, password=NEW_PASSWORD)
