@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 
 from app.callbacks.models import OPEN_STATUSES, CallbackRequest, CallbackText
 from app.kit.repository import Repository
@@ -29,6 +29,22 @@ class CallbackRepository(Repository[CallbackRequest]):
 
     def latest_for_member(self, member_id: int) -> CallbackRequest | None:
         return self.get_one_or_none(select(C).where(C.member_id == member_id).order_by(C.id.desc()).limit(1))
+
+    @staticmethod
+    def _members(member_id: int, phone_index: str | None) -> ColumnElement[bool]:
+        """The member's own requests, and those made before signing in with the phone on file for them."""
+        own = C.member_id == member_id
+        if phone_index is None:
+            return own
+        return or_(own, and_(C.member_id.is_(None), C.phone_index == phone_index))
+
+    def open_for_member_or_phone(self, member_id: int, phone_index: str | None) -> CallbackRequest | None:
+        stmt = select(C).where(self._members(member_id, phone_index), C.status.in_(OPEN_STATUSES))
+        return self.get_one_or_none(stmt.order_by(C.member_id.is_(None), C.id.desc()).limit(1))
+
+    def latest_for_member_or_phone(self, member_id: int, phone_index: str | None) -> CallbackRequest | None:
+        stmt = select(C).where(self._members(member_id, phone_index))
+        return self.get_one_or_none(stmt.order_by(C.id.desc()).limit(1))
 
     def reference_taken(self, reference: str) -> bool:
         return self.session.execute(select(C.id).where(C.reference == reference)).first() is not None

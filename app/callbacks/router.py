@@ -146,14 +146,17 @@ def _member_id(web_session: Any) -> int | None:
 
 
 @router.get("/callback")
-def callback_page(request: Request, session: SessionDep, web_session: CurrentWebSession) -> Response:
+def callback_page(request: Request, session: SessionDep, web_session: CurrentWebSession,
+                  already: str = "") -> Response:
     member_id = _member_id(web_session)
     values: dict[str, str] = {}
     if member_id is not None:
         existing = service.open_request_for(session, member_id=member_id)
         if existing is not None:
+            # ?already=1: they had just sent the form again; say that what they sent was not taken.
             return render(request, "callbacks/existing.html", {
-                "request_": existing, "start": service.local_time(existing.window_start, _lang(request)),
+                "request_": existing, "already": bool(already),
+                "start": service.local_time(existing.window_start, _lang(request)),
                 "end": service.local_time(existing.window_end, _lang(request))})
         values = service.prefill_for_member(session, member_id=member_id)
     values |= _default_window() | {"topic": "affected"}
@@ -188,7 +191,7 @@ def callback_submit(request: Request, session: SessionDep, fields: FormFields,
             form.add_error(exc.field, _problem(request, exc))
         else:
             if outcome.request is not None and not outcome.created:
-                return RedirectResponse("/callback", status_code=303)  # the member's own open request
+                return RedirectResponse("/callback?already=1", status_code=303)  # the member's own open request
             response = RedirectResponse("/callback/done", status_code=303)
             _remember(response, outcome.request.reference if outcome.request is not None else None)
             return response

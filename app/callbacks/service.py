@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import phonenumbers
+from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -196,7 +197,7 @@ def request_callback(
     check_window(window_start, window_end, now=now)
     repo = CallbackRepository(session)
     if member_id is not None:
-        mine = repo.open_for_member(member_id)
+        mine = repo.open_for_member_or_phone(member_id, _phone_index_on_file(session, member_id))
         if mine is not None:
             return CallbackOutcome(mine, created=False)
     phone_index = pii.phone_index(e164)
@@ -248,6 +249,20 @@ def _email_on_file(session: Session, request: CallbackRequest) -> str | None:
         return None
     profile = member_service.profile(session, request.member_id)
     return profile.email if profile is not None and profile.email else None
+
+
+def _phone_index_on_file(session: Session, member_id: int) -> str | None:
+    """The blind index of the member's phone on file (None without one)."""
+    profile = member_service.profile(session, member_id)
+    return pii.phone_index(profile.phone) if profile is not None and profile.phone else None
+
+
+def _theirs(session: Session, request: CallbackRequest, *, member_id: int) -> bool:
+    """Whether a signed-in member may see a request: their own, or one made before signing in with the phone on
+    file for them (signing in proved the code for that identity; a request of another member stays theirs)."""
+    if request.member_id is not None:
+        return request.member_id == member_id
+    return request.phone_index == _phone_index_on_file(session, member_id)
 
 
 def _on_file(session: Session, request: CallbackRequest) -> bool:
@@ -317,10 +332,11 @@ def confirmation_message(request: CallbackRequest, *, channel: str) -> tuple[str
 # --- reading and cancelling ------------------------------------------------------------------------------
 def open_request_for(session: Session, *, member_id: int | None = None,
                      phone: str | None = None) -> CallbackRequest | None:
-    """The open (waiting or claimed) request of a member, or for a phone number."""
+    """The open (waiting or claimed) request of a member (made signed in, or before with their phone on file), or
+    for a phone number."""
     repo = CallbackRepository(session)
     if member_id is not None:
-        return repo.open_for_member(member_id)
+        return repo.open_for_member_or_phone(member_id, _phone_index_on_file(session, member_id))
     if phone is not None:
         return repo.open_for_phone(pii.phone_index(parse_phone(phone)[0]))
     return None
@@ -362,7 +378,7 @@ def owned_request(session: Session, *, member_id: int | None, reference: str) ->
     if member_id is None:
         return None
     found = by_reference(session, reference=reference)
-    return found if found is not None and found.member_id == member_id else None
+    return found if found is not None and _theirs(session, found, member_id=member_id) else None
 
 
 def cancel_callback(session: Session, *, reference: str, phone: str, actor: str = "public") -> CallbackRequest:
@@ -406,9 +422,12 @@ class MemberCallback:
 
 
 def member_callback(session: Session, *, member_id: int) -> MemberCallback | None:
-    """The member's open request, else their latest closed or cancelled one."""
+    """The member's open request, else their latest closed or cancelled one (either made signed in, or before
+    signing in with the phone on file for them)."""
     repo = CallbackRepository(session)
-    found = repo.open_for_member(member_id) or repo.latest_for_member(member_id)
+    phone_index = _phone_index_on_file(session, member_id)
+    found = (repo.open_for_member_or_phone(member_id, phone_index)
+             or repo.latest_for_member_or_phone(member_id, phone_index))
     if found is None:
         return None
     return MemberCallback(found.reference, found.status, found.window_start, found.window_end,
@@ -451,6 +470,30 @@ def tell_member_call_moved(session: Session, *, request: CallbackRequest, call_a
         _subject, body = moved_message(request, call_at=call_at, channel="sms")
         texts.send(session, kind="callback_moved", to=e164, phone_index=request.phone_index,
                    on_file=_on_file(session, request), body=body, language=request.language, limited=False)
+
+
+@dataclass(frozen=True)
+class CallGuidance:
+    """What to tell a caller about one exposed data category."""
+
+    category: str  # the category's name
+    guidance: Markup  # the same words as the status page and notices (`incident_service.guidance_sources`)
+
+
+def call_guidance(session: Session, *, member_id: int | None) -> list[CallGuidance]:
+    """Per data category exposed of this member, what to tell them: one source with pages and notices, so the
+    helpline never says something else. Empty for no member or nothing exposed."""
+    if member_id is None:
+        return []
+    categories = incident_service.categories_by_id(session)
+    found: list[CallGuidance] = []
+    for incident_id, category_ids in sorted(member_service.exposures_of(session, member_id=member_id).items()):
+        guidance = incident_service.category_guidance(session, incident_id=incident_id, lang="en")
+        for category_id in category_ids:
+            item = CallGuidance(categories[category_id].name, guidance[categories[category_id].code])
+            if item not in found:
+                found.append(item)
+    return found
 
 
 @dataclass(frozen=True)

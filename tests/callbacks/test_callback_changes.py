@@ -188,6 +188,9 @@ def test_no_english_on_the_welsh_change_cancel_and_status_pages(
     ask(web, phone="07700 900339")
     request = the_request(session)
     pages = {"status": web.get("/status").text, "existing": web.get("/callback").text,
+             "asked again": web.get(post(web, "/callback", {"name": "Rhys", "phone": "07700 900339", "topic": "other",
+                                                            "passphrase": "barcud", **window(length=4)},
+                                         form_page="/status").headers["location"]).text,
              "change": web.get(f"/callback/change?reference={request.reference}").text,
              "confirm cancel": web.get(f"/callback/cancel?reference={request.reference}").text}
     pages["change refused"] = post(web, "/callback/change", {
@@ -212,5 +215,6 @@ def test_no_english_on_the_welsh_change_cancel_and_status_pages(
         assert 'lang="cy"' in page, name
         assert not english_left(page), (name, english_left(page))
     assert "ar gau am yr holl amser" in pages["change refused"]
+    assert "Nid ydym wedi derbyn y cais" in pages["asked again"] and request.reference in pages["asked again"]
     assert "Y Deyrnas Unedig" in pages["abroad"], pages["abroad"][-3000:]
     assert "Wedi&#39;i ganslo" in pages["status cancelled"]

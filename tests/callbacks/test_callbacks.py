@@ -77,7 +77,8 @@ def test_a_signed_in_member_gets_a_prefilled_form_and_sees_their_open_request(
     assert request.reference in mine.text and "already asked us to call you" in mine.text
     again = post(web, "/callback", {"name": "Ann Jones", "phone": "07700 900111", "topic": "affected",
                                      "passphrase": "blue heron", **window()}, form_page="/status")
-    assert again.status_code == 303 and again.headers["location"] == "/callback", "one open request per member"
+    assert again.status_code == 303 and again.headers["location"] == "/callback?already=1", \
+        "one open request per member"
     run_jobs(session_factory)
     assert request.reference in outbox.latest(session, to="b1@kent.example.org", last=1)[0].body, \
         "a member's confirmation goes to the email on file"
