@@ -43,13 +43,14 @@ PRIORITY_NAMES = {int(k): v for k, v in PRIORITIES}
 TOPICS = {"affected": N_("Whether they are affected"), "bank": N_("Their bank or card details"),
           "ni_number": N_("Their National Insurance number"), "scam": N_("A message they think is a scam"),
           "other": N_("Something else")}
-SCRIPTS = {
-    "affected": N_("Tell them what we hold about them and what was exposed (below). Explain what we have done "
-                   "and what they should watch for. Point them to their status page for the details in writing."),
-    "bank": N_("Tell them which financial details were exposed. Advise them to call their bank on the number on "
-               "their card and to watch their statements. Never ask for a card number, PIN or password."),
-    "ni_number": N_("Tell them whether their National Insurance number was exposed. Advise them to watch for "
-                    "post or calls claiming to be from HMRC or DWP and to report identity fraud to Action Fraud."),
+SCRIPTS = {  # the words for each exposed category come from the guidance pages and notices use (shown below)
+    "affected": N_("Tell them what was exposed and read them what to do for each (below): the same words as their "
+                   "status page and notices. Explain what we have done. Point them to their status page for the "
+                   "details in writing."),
+    "bank": N_("Tell them which financial details were exposed and read them what to do for each (below): the same "
+               "words as their status page and notices. Never ask for a card number, PIN or password."),
+    "ni_number": N_("Tell them whether their National Insurance number was exposed and, if it was, read them what "
+                    "to do (below): the same words as their status page and notices."),
     "scam": N_("Ask what the message said and how it arrived, without asking them to read out any code. Tell "
                "them we never ask for passwords or payments. Offer to check it with the verify a message page."),
     "other": N_("Ask how we can help. If it is not about the incident, tell them who can help instead."),
@@ -119,10 +120,18 @@ def _call_page(request: Request, db: SessionDep, agent: StaffUser, request_id: i
     return render(request, "callbacks/staff_call.html", {
         "sheet": sheet, "form": form, "outcomes": [(v, gettext(t)) for v, t in OUTCOMES],
         "outcome_names": dict(OUTCOMES), "priorities": PRIORITY_NAMES,
-        "topic": TOPICS.get(sheet.request.topic, sheet.request.topic), "script": SCRIPTS.get(sheet.request.topic),
+        "topic": TOPICS.get(sheet.request.topic, sheet.request.topic), "script": _script(sheet.request),
+        "guidance": callbacks.call_guidance(db, member_id=sheet.request.member_id),
         "channels": CHANNELS, "delivery_statuses": DELIVERY_STATUSES,
         "window": (callbacks.local_time(sheet.request.window_start, "en"),
                    callbacks.local_time(sheet.request.window_end, "en"))}, status_code=status)
+
+
+def _script(found: Any) -> str | None:
+    """The topic's script; none about what was exposed for a caller matched to no member (nothing to tell)."""
+    if found.member_id is None and found.topic in ("affected", "bank", "ni_number"):
+        return None
+    return SCRIPTS.get(found.topic)
 
 
 def _done(request: Request, seen: overview_service.Overview) -> str | None:
