@@ -92,11 +92,13 @@ class Settings(BaseSettings):
     TRANSACTIONAL_MAX_ATTEMPTS: int = 5
     TRANSACTIONAL_SWEEP_SECONDS: float = 5.0
 
-    # "Check your status": a code lives this long and allows this many tries (for everyone checking that
-    # identifier together); a new one can be sent after the cool-down, at most CHECK_MAX_SENDS an hour per
-    # identifier (past that, checks keep the last code instead of sending another).
+    # "Check your status": a code lives this long and allows this many tries per browser (and a larger
+    # budget for every browser together); a new one can be sent after the cool-down, at most
+    # CHECK_MAX_SENDS an hour per identifier (past that, checks keep the last code instead of sending another).
     CHECK_CODE_MINUTES: float = 10.0
-    CHECK_CODE_TRIES: int = 5
+    CHECK_CODE_TRIES: int = 5  # per browser (check cookie) on each code
+    # Tries on one code from every browser together; past them the code stops working for everyone.
+    CHECK_CODE_GLOBAL_TRIES: int = 100
     CHECK_RESEND_SECONDS: int = 60
     CHECK_MAX_SENDS: int = 5
 
@@ -156,7 +158,8 @@ class Settings(BaseSettings):
     # behind NAT, so roomy) and per phone or reference (`LIMIT_X_PER_KEY`: one person's pace). Checks have
     # no limit per identifier (it would let anyone keep the owner out): CHECK_MAX_SENDS caps what they cost.
     LIMIT_CHECK_REQUEST: str = "30/minute;300/hour"
-    LIMIT_CHECK_CODE: str = "60/minute;600/hour"
+    # Below CHECK_CODE_GLOBAL_TRIES an hour, so that one address cannot spend a code's budget.
+    LIMIT_CHECK_CODE: str = "10/minute;60/hour"
     LIMIT_CALLBACK_REQUEST: str = "10/minute;100/hour"
     LIMIT_CALLBACK_REQUEST_PER_KEY: str = "3/hour;6/day"
     LIMIT_CALLBACK_CANCEL: str = "10/minute;100/hour"

@@ -15,7 +15,7 @@ class ChallengeStatus(StrEnum):
     # Only the web moves a challenge between these, and it decides from what it can see for every
     # identifier alike; whether a member is behind it stays in the worker's columns (member_id, code_hash).
     LIVE = "live"  # a code may be out; tries count
-    LOCKED = "locked"  # too many wrong codes: only a new code opens it again
+    LOCKED = "locked"  # the code's budget of tries is spent: only a new code opens it again
 
 
 class VerificationChallenge(Base):
@@ -41,7 +41,11 @@ class VerificationChallenge(Base):
     language: Mapped[str] = mapped_column(String(2), default="en")
     # The web's: what every visitor's answers are made of.
     status: Mapped[str] = mapped_column(String(12), default=ChallengeStatus.LIVE)
+    # Codes typed for the current code by every browser together (its budget, CHECK_CODE_GLOBAL_TRIES);
+    # each browser's own tries are on its token.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Which code this is: a browser's tries count only on the round they were made on.
+    code_round: Mapped[int] = mapped_column(Integer, default=0)
     sends: Mapped[int] = mapped_column(Integer, default=0)  # codes asked for since sends_since
     sends_since: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -62,3 +66,7 @@ class CheckToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     identifier_hash: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # This browser's tries (CHECK_CODE_TRIES) on the code of round `tries_round`: one browser's wrong
+    # codes refuse only that browser, never the owner's.
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    tries_round: Mapped[int] = mapped_column(Integer, default=0)

@@ -95,7 +95,8 @@ def check_submit(request: Request, session: SessionDep, fields: FormFields) -> R
     if not form.ok:
         return render(request, "lookup/check.html", {"form": form}, status_code=422)
     assert form.data is not None
-    issued = service.request_code(session, identifier=form.data.identifier, language=_lang(request))
+    issued = service.request_code(session, identifier=form.data.identifier, language=_lang(request),
+                                  previous_token=request.cookies.get(CHECK_COOKIE))
     response = RedirectResponse("/check/code", status_code=303)
     _set_check_cookie(response, issued.token)
     return response
@@ -117,8 +118,9 @@ def code_page(request: Request, resent: int = 0) -> Response:
 @router.post("/check/code")
 def code_submit(request: Request, session: SessionDep, fields: FormFields) -> Response:
     token = request.cookies.get(CHECK_COOKIE)
-    # Guesses are bounded per code (CHECK_CODE_TRIES, then a new code, CHECK_MAX_SENDS an hour), not per
-    # identifier: such a limit would let anyone typing wrong codes keep the owner from typing the right one.
+    # Guesses are bounded per browser (CHECK_CODE_TRIES) and per code (CHECK_CODE_GLOBAL_TRIES, then a new
+    # code, CHECK_MAX_SENDS an hour), not per identifier: such a limit would let anyone typing wrong codes
+    # keep the owner from typing the right one. Per address, LIMIT_CHECK_CODE is below a code's budget.
     enforce(request, "check_code")
     form = parse_form(CodeForm, fields, request)
     if not form.ok:

@@ -9,16 +9,22 @@ All checks for one identifier share its newest challenge: a new code goes out on
 no longer be used, after the cool-down and no more than CHECK_MAX_SENDS an hour, and the newest code works
 in every browser checking that identifier. Someone typing another person's identifier over and over costs
 us no more messages and does not stop the owner using the code they received.
+
+Tries are counted per browser (CHECK_CODE_TRIES on each code, on its check token) and for every browser
+together (CHECK_CODE_GLOBAL_TRIES, on the challenge): one browser's wrong codes refuse only that browser,
+so someone guessing cannot lock the owner out; only a code's whole budget retires it for everyone.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from markupsafe import Markup
 from sqlalchemy.orm import Session
@@ -39,6 +45,7 @@ from app.messages import service as transactional
 from app.notices import service as notice_service
 from app.worker import enqueue
 
+log = logging.getLogger(__name__)
 RESOLVE_ACTOR = "lookup.resolve_challenge"
 IDENTIFIER_CONTEXT = b"lookup.identifier"
 _MEMBERSHIP_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9/-]{0,31}$")
@@ -113,6 +120,7 @@ def _new_code(challenge: VerificationChallenge, now: datetime) -> None:
     challenge.last_sent_at = now
     challenge.expires_at = now + timedelta(minutes=get_settings().CHECK_CODE_MINUTES)
     challenge.attempts = 0
+    challenge.code_round += 1  # every browser's tries start again
     challenge.status = ChallengeStatus.LIVE
     challenge.code_hash = None
 
@@ -124,20 +132,26 @@ def _keep_alive(challenge: VerificationChallenge, now: datetime) -> None:
         challenge.expires_at = now + timedelta(minutes=get_settings().CHECK_CODE_MINUTES)
 
 
-def request_code(session: Session, *, identifier: str, language: str) -> Issued:
+def request_code(session: Session, *, identifier: str, language: str, previous_token: str | None = None) -> Issued:
     """Start a check for whatever was typed: the same work, and the same answer, whether or not we hold it."""
     normalised = normalise_identifier(identifier)
     ihash = hashing.identifier_hash(normalised)
     now = utcnow()
     token = secrets.token_urlsafe(32)
-    TokenRepository(session).add(CheckToken(token_hash=hashing.token_hash(token), identifier_hash=ihash,
-                                            created_at=now))
+    tokens = TokenRepository(session)
+    check = tokens.add(CheckToken(token_hash=hashing.token_hash(token), identifier_hash=ihash, created_at=now,
+                                  tries=0, tries_round=0))
+    # The same browser checking the same identifier again keeps its tries on the code (a browser that
+    # used them gets going again with a new code, not by checking again).
+    before = tokens.by_token_hash(hashing.token_hash(previous_token)) if previous_token else None
+    if before is not None and before.identifier_hash == ihash and before.created_at > now - TOKEN_LIFETIME:
+        check.tries, check.tries_round = before.tries, before.tries_round
     repo = ChallengeRepository(session)
     challenge = repo.current(ihash, lock=True)
     new_code = False
     if challenge is None:
         challenge = repo.add(VerificationChallenge(
-            identifier_hash=ihash, status=ChallengeStatus.LIVE, attempts=0, sends=0, sends_since=now,
+            identifier_hash=ihash, status=ChallengeStatus.LIVE, attempts=0, code_round=0, sends=0, sends_since=now,
             created_at=now, last_sent_at=now, expires_at=now))
         _new_code(challenge, now)
         new_code = True
@@ -159,14 +173,20 @@ def request_code(session: Session, *, identifier: str, language: str) -> Issued:
     return Issued(token, ihash)
 
 
-def _challenge(session: Session, token: str | None, *, lock: bool = False) -> VerificationChallenge | None:
-    """The challenge a browser's check shares, while the check lasts."""
+def _check(session: Session, token: str | None) -> CheckToken | None:
+    """A browser's check, while it lasts."""
     if not token:
         return None
     found = TokenRepository(session).by_token_hash(hashing.token_hash(token))
     if found is None or found.created_at <= utcnow() - TOKEN_LIFETIME:
         return None
-    return ChallengeRepository(session).current(found.identifier_hash, lock=lock)
+    return found
+
+
+def _challenge(session: Session, token: str | None, *, lock: bool = False) -> VerificationChallenge | None:
+    """The challenge a browser's check shares, while the check lasts."""
+    found = _check(session, token)
+    return None if found is None else ChallengeRepository(session).current(found.identifier_hash, lock=lock)
 
 
 def resend_code(session: Session, *, token: str) -> None:
@@ -208,25 +228,32 @@ def check_code(session: Session, *, token: str | None, code: str) -> CodeCheck:
     """Check a typed code; a wrong one counts as a try, members or not alike (the caller commits either way)."""
     settings = get_settings()
     code = normalise_code(code)
-    challenge = _challenge(session, token, lock=True)
+    check = _check(session, token)
+    challenge = None if check is None else ChallengeRepository(session).current(check.identifier_hash, lock=True)
     now = utcnow()
-    if challenge is None or challenge.expires_at <= now:
+    if check is None or challenge is None or challenge.expires_at <= now:
         return CodeCheck(None, "expired")
-    if challenge.status == ChallengeStatus.LOCKED:
+    if check.tries_round != challenge.code_round:  # a new code since this browser's tries
+        check.tries, check.tries_round = 0, challenge.code_round
+    if challenge.status == ChallengeStatus.LOCKED or check.tries >= settings.CHECK_CODE_TRIES:
         return CodeCheck(None, "locked")
     # Hashed and compared for strangers too (against nothing that can match): the same work either way.
     typed = hashing.code_hash(challenge.id, code)
     right = (hashing.same(challenge.code_hash or "-" * 64, typed) and challenge.code_hash is not None
              and challenge.member_id is not None)
     # Every code typed is a try, the right one too: what others checking this identifier see next must
-    # not depend on whether someone got in.
+    # not depend on whether someone got in. This browser's tries refuse only this browser; the code's
+    # budget, spent by every browser together, retires it for everyone.
+    check.tries += 1
     challenge.attempts += 1
-    locked = challenge.attempts >= settings.CHECK_CODE_TRIES
-    if locked:
+    if challenge.attempts >= settings.CHECK_CODE_GLOBAL_TRIES:
         challenge.status = ChallengeStatus.LOCKED
+        _budget_spent(challenge)
+    locked = challenge.status == ChallengeStatus.LOCKED or check.tries >= settings.CHECK_CODE_TRIES
     if not right:
         audit_service.record(session, actor=PUBLIC, action="check.code_wrong", subject=f"challenge:{challenge.id}",
-                             identifier=challenge.identifier_hash, attempts=challenge.attempts)
+                             identifier=challenge.identifier_hash, attempts=challenge.attempts,
+                             browser_tries=check.tries)
         return CodeCheck(None, "locked" if locked else "wrong")
     assert challenge.member_id is not None
     # Used up, in the worker's column only: to everyone else the check looks as a stranger's would (a
@@ -236,6 +263,25 @@ def check_code(session: Session, *, token: str | None, code: str) -> CodeCheck:
     audit_service.record(session, actor=f"member:{challenge.member_id}", action="check.verified",
                          subject=f"member:{challenge.member_id}", challenge=challenge.id)
     return CodeCheck(challenge.member_id)
+
+
+_budget_lock = threading.Lock()
+_budget_counter: list[Any] = []
+
+
+def _budget_spent(challenge: VerificationChallenge) -> None:
+    # Someone is guessing at one identifier from many browsers (and so many addresses): worth a look.
+    log.warning("check: code for challenge %s tried %s times by all browsers together; retired for everyone",
+                challenge.id, challenge.attempts)
+    if not _budget_counter:
+        with _budget_lock:  # a metric registered twice is an error
+            if not _budget_counter:
+                from prometheus_client import Counter
+
+                _budget_counter.append(Counter(
+                    "portal_check_code_budget_exhausted_total",
+                    "Check codes retired for everyone because all browsers together used CHECK_CODE_GLOBAL_TRIES"))
+    _budget_counter[0].inc()
 
 
 # --- the worker's side ---------------------------------------------------------------------------------
