@@ -157,3 +157,56 @@ def test_no_axe_violations_on_the_forms_with_errors(page, live_server: str, path
     expect(page.get_by_role("alert")).to_be_visible()
     no_horizontal_scroll(page)
     axe_clean(page)
+
+
+@pytest.mark.usefixtures("code_worker")
+def test_a_request_made_before_signing_in_is_on_status_and_asking_again_says_so(
+        page, live_server: str) -> None:  # type: ignore[no-untyped-def]
+    member = a_member(affected=True, nth=2)
+    assert member["phone"], "a demo member with a phone on file"
+
+    def ask(tab, days: int) -> None:  # type: ignore[no-untyped-def]
+        start, end = window(days)
+        tab.get_by_label("Your name").fill("Alex Morgan")
+        tab.get_by_label("Phone number to call").fill(member["phone"])
+        tab.get_by_label("From").fill(start)
+        tab.get_by_label("Until").fill(end)
+        tab.get_by_label("A passphrase for us to say when we call").fill("barn owl")
+        tab.get_by_role("button", name="Ask us to call you").click()
+
+    # Before signing in: a request with the phone on file.
+    page.goto(live_server + "/callback")
+    ask(page, 1)
+    reference = page.locator(".reference").inner_text()
+    # Signing in with the code: their status page shows that request; cancelling it needs nothing typed.
+    before = latest_outbox_id()
+    page.goto(live_server + "/check")
+    page.get_by_label("Membership number or email address").fill(member["number"])
+    page.get_by_role("button", name="Continue").click()
+    code, _ = code_for(member["email"], after=before)
+    page.get_by_label("Code", exact=True).fill(code)
+    page.get_by_role("button", name="Continue").click()
+    page.goto(live_server + "/status")
+    section = page.locator("section.callback")
+    expect(section.locator(".reference")).to_have_text(reference)
+    expect(section.get_by_role("link", name="Change the time")).to_be_visible()
+    section.get_by_role("link", name="Cancel this request").click()
+    page.get_by_role("button", name="Yes, cancel the request").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your request is cancelled")
+    page.goto(live_server + "/status")
+    expect(page.locator("section.callback")).to_contain_text("Cancelled")
+
+    # The form open in two tabs, sent from both with different times: the second says nothing new was taken.
+    second = page.context.new_page()
+    second.goto(live_server + "/callback")
+    page.goto(live_server + "/callback")
+    ask(page, 1)
+    reference = page.locator(".reference").inner_text()
+    ask(second, 2)
+    expect(second.get_by_role("heading", level=1)).to_have_text("You have already asked us to call you")
+    expect(second.get_by_role("status")).to_contain_text("We have not taken the request you just sent")
+    expect(second.locator("#already")).to_contain_text(f"(reference {reference})")
+    axe_clean(second)
+    second.get_by_role("link", name="Cancel this request").click()
+    second.get_by_role("button", name="Yes, cancel the request").click()
+    expect(second.get_by_role("heading", level=1)).to_have_text("Your request is cancelled")
