@@ -151,8 +151,8 @@ class Settings(BaseSettings):
     HEADER_READ_TIMEOUT_SECONDS: float = 10.0
     # Bearer token for /metrics; without one /metrics answers only to loopback.
     METRICS_TOKEN: SecretStr | None = None
-    # Request limits ("limits" notation: "10/minute;50/hour"), checked per client address and per identifier.
-    LIMIT_DEFAULT: str = "60/minute;600/hour"
+    # Request limits ("limits" notation: "10/minute;50/hour"), per client address (IPv6 by its /64), and where a
+    # `_PER_KEY` twin exists also per keyed identifier.
     LIMIT_STAFF_LOGIN: str = "10/minute;50/hour"
     # Checking your status and callbacks. Per client address (`LIMIT_X`: a police station may be one address
     # behind NAT, so roomy) and per phone or reference (`LIMIT_X_PER_KEY`: one person's pace). Checks have
@@ -161,7 +161,6 @@ class Settings(BaseSettings):
     # Below CHECK_CODE_GLOBAL_TRIES an hour, so that one address cannot spend a code's budget.
     LIMIT_CHECK_CODE: str = "10/minute;60/hour"
     LIMIT_CALLBACK_REQUEST: str = "10/minute;100/hour"
-    LIMIT_CALLBACK_REQUEST_PER_KEY: str = "3/hour;6/day"
     LIMIT_CALLBACK_CANCEL: str = "10/minute;100/hour"
     LIMIT_CALLBACK_CANCEL_PER_KEY: str = "5/hour"
     # "Verify a message", per client address: a person checks a few messages, a script guessing codes many.

@@ -214,9 +214,9 @@ def benchmark(members: int, threads: int, seconds: float, web_processes: int, ti
     load = os.getloadavg()
     settings = {
         "SENDGRID_REQUESTS_PER_SECOND": 50, "EMAIL_CHUNK": 1000,
-        "LIMIT_CHECK_REQUEST": UNLIMITED, "LIMIT_CHECK_REQUEST_PER_KEY": UNLIMITED,
-        "LIMIT_CHECK_CODE": UNLIMITED, "LIMIT_CHECK_CODE_PER_KEY": UNLIMITED, "LIMIT_DEFAULT": UNLIMITED,
-        "CHECK_CODE_TRIES": 1_000_000, "LOG_LEVEL": "WARNING",
+        "LIMIT_CHECK_REQUEST": UNLIMITED, "LIMIT_CHECK_CODE": UNLIMITED,
+        "CHECK_CODE_TRIES": 1_000_000, "CHECK_CODE_GLOBAL_TRIES": 1_000_000,
+        "CHECK_MAX_SENDS": 1_000_000, "LOG_LEVEL": "WARNING",
     }
     db = h.Database(DB_NAME)
     logs = h.logs_dir(NAME)

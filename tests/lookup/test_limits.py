@@ -26,7 +26,7 @@ def limited(session_factory: sessionmaker[Session]) -> Iterator[FastAPI]:
     drain()
     app = create_app(Settings(
         LIMIT_CHECK_REQUEST="5/minute", LIMIT_CHECK_CODE="8/minute",
-        LIMIT_CALLBACK_REQUEST="3/minute", LIMIT_CALLBACK_REQUEST_PER_KEY="1/hour",
+        LIMIT_CALLBACK_REQUEST="3/minute",
         LIMIT_CALLBACK_CANCEL="5/minute", LIMIT_CALLBACK_CANCEL_PER_KEY="2/hour"), run_embedded_worker=False)
     app.state.session_factory = session_factory
     yield app
